@@ -1,0 +1,26 @@
+# The README's two commands: `make demo` and `make test`. Each creates the virtual environment if missing.
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+DEMO ?= demo
+DEMO_ROWS ?= 200000
+
+.PHONY: demo test venv clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+demo: venv
+	$(BIN)/featureplex synth --rows $(DEMO_ROWS) --seed 0 --out $(DEMO)/data
+	$(BIN)/featureplex schema $(DEMO)/data --write-config $(DEMO)/config.yaml
+
+test: venv
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(DEMO) mlruns mlflow.db .pytest_cache

@@ -1,0 +1,131 @@
+"""The featureplex YAML config, validated by pydantic.
+
+Unknown keys and wrong types are errors naming the key (`rank.shuffles: ...`). Columns named here
+are checked against the data by `features.schema.resolve_schema`.
+
+Example::
+
+    dataset: data/clicks/*.parquet
+    label: label
+    timestamp: timestamp
+    user: user_id
+    features:
+      history_item_ids: {kind: sequence, shares_with: item_id, timestamps: history_timestamps}
+      noise_row_id: {role: ignore}
+    rank: {heuristic: mi-chance, shuffles: 8}
+    vocab: {mode: hybrid, dimension: 16}
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from features.errors import InputError
+
+
+class StrictModel(BaseModel):
+    """Rejects unknown keys: a typo in a config must not be silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class FeatureConfig(StrictModel):
+    """Overrides for one column: its kind, whether to use it, and its vocabulary options."""
+
+    kind: Literal["categorical", "numeric", "sequence"] | None = None
+    role: Literal["feature", "ignore"] = "feature"
+    shares_with: str | None = Field(None, description="sequence only: the categorical feature whose vocabulary it uses")
+    timestamps: str | None = Field(None, description="sequence only: the list<timestamp> column paired with it")
+    min_count: int | None = Field(None, ge=1)
+    top_k: int | None = Field(None, ge=0)
+    chunks: int | None = Field(None, ge=1)
+
+
+class RankParams(StrictModel):
+    """Parameters of the rank stage (DESIGN.md section 3)."""
+
+    heuristic: Literal["mi-chance", "mi", "outrank-compat"] = "mi-chance"
+    shuffles: int = Field(8, ge=1, le=64, description="R: shuffled copies of the label for the chance baseline")
+    top_k_interactions: int = Field(20, ge=0)
+    numeric_bins: int = Field(32, ge=2)
+    cardinality_cap: int = Field(100_000, ge=1, description="exact counts up to this many values, then hashed")
+    hash_buckets: int = Field(65_536, ge=2)
+    batch_rows: int = Field(65_536, ge=1)
+    seed: int = 0
+
+
+class VocabParams(StrictModel):
+    """Parameters of the vocab stage (DESIGN.md section 4)."""
+
+    mode: Literal["hybrid", "hashing", "separate"] = "hybrid"
+    dimension: int = Field(16, ge=1)
+    min_count: int = Field(2, ge=1)
+    top_k: int | None = Field(None, ge=0)
+    chunks: int = Field(2, ge=1)
+    budget_rows: int | None = Field(None, ge=1)
+    budget_parameters: int | None = Field(None, ge=1)
+    tail_share: float = Field(0.25, gt=0, lt=1)
+    seed: int = 0
+
+
+class TrainParams(StrictModel):
+    """Parameters of the train stage (DESIGN.md section 6)."""
+
+    model: str = "dnn"
+    epochs: int = Field(5, ge=1)
+    batch_size: int = Field(1024, ge=1)
+    learning_rate: float = Field(1e-3, gt=0)
+    validation_fraction: float = Field(0.1, gt=0, lt=1)
+    split_time: str | None = None
+    seed: int = 0
+
+
+class FeatureplexConfig(StrictModel):
+    """A whole config file. Every section is optional; defaults apply."""
+
+    dataset: str | None = None
+    label: str | None = None
+    timestamp: str | None = None
+    user: str | None = Field(None, description="user column for grouped AUC")
+    features: dict[str, FeatureConfig] = Field(default_factory=dict)
+    rank: RankParams = Field(default_factory=RankParams)
+    vocab: VocabParams = Field(default_factory=VocabParams)
+    train: TrainParams = Field(default_factory=TrainParams)
+
+
+def _error_line(source: str, error: ValidationError) -> str:
+    first = error.errors()[0]
+    key = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    if first["type"] == "extra_forbidden":
+        return f"{source}: unknown key '{key}'"
+    return f"{source}: key '{key}': {first['msg']} (got {first.get('input')!r})"
+
+
+def parse_config(payload: object, source: str = "config") -> FeatureplexConfig:
+    """Validate an already-parsed mapping."""
+    if payload is None:
+        payload = {}
+    if not isinstance(payload, dict):
+        raise InputError(f"{source}: expected a mapping of keys at the top level, got {type(payload).__name__}")
+    try:
+        return FeatureplexConfig.model_validate(payload)
+    except ValidationError as error:
+        raise InputError(_error_line(source, error)) from None
+
+
+def load_config(path: str | Path | None) -> FeatureplexConfig:
+    """Read and validate a YAML config (safe loader); no path gives the defaults."""
+    if path is None:
+        return FeatureplexConfig()
+    source = Path(path)
+    if not source.is_file():
+        raise InputError(f"{source}: config file not found")
+    try:
+        payload = yaml.safe_load(source.read_text())
+    except yaml.YAMLError as error:
+        raise InputError(f"{source}: not valid YAML ({str(error).splitlines()[0]})") from None
+    return parse_config(payload, str(source))

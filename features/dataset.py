@@ -1,0 +1,146 @@
+"""A Parquet dataset: one file, a directory of files, or a glob, read as a stream of Arrow record batches.
+
+Batches are cut per row group, so their boundaries depend only on the files and `batch_rows`, never
+on how a runner splits the work; each batch carries its origin (file, first row), from which
+per-batch random streams are seeded.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+import zlib
+from dataclasses import dataclass
+from typing import Iterator, Sequence
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from features.errors import InputError
+
+DEFAULT_BATCH_ROWS = 65_536
+
+
+@dataclass(frozen=True)
+class BatchOrigin:
+    """Where a record batch starts: file name (not the directory, so a moved dataset keeps its seeds) and row."""
+
+    file: str
+    first_row: int
+
+    def seed(self, base_seed: int) -> int:
+        """A 32-bit seed that depends only on the batch's identity and the caller's base seed."""
+        return zlib.crc32(f"{self.file}:{self.first_row}:{base_seed}".encode())
+
+
+@dataclass(frozen=True)
+class RowGroupRef:
+    """One unit of parallel reading: a row group of a file, with the row at which it starts."""
+
+    path: str
+    row_group: int
+    first_row: int
+
+
+@dataclass(frozen=True)
+class ParquetDataset:
+    """The files of a dataset (sorted) and the Arrow schema they all agree on."""
+
+    files: tuple[str, ...]
+    schema: pa.Schema
+    num_rows: int
+
+    def fingerprint(self) -> str:
+        """Identifies the data by file names, sizes and row counts (cheap: no full read)."""
+        digest = hashlib.sha256()
+        for path in self.files:
+            digest.update(f"{os.path.basename(path)}:{os.path.getsize(path)}\n".encode())
+        digest.update(f"rows={self.num_rows}\n{self.schema.to_string(show_schema_metadata=False)}".encode())
+        return digest.hexdigest()[:16]
+
+    def row_groups(self) -> list[RowGroupRef]:
+        """Every row group of every file, in file order."""
+        refs = []
+        for path in self.files:
+            metadata = pq.ParquetFile(path).metadata
+            start = 0
+            for index in range(metadata.num_row_groups):
+                refs.append(RowGroupRef(path, index, start))
+                start += metadata.row_group(index).num_rows
+        return refs
+
+
+def _expand(path: str) -> list[str]:
+    if any(char in path for char in "*?["):
+        return sorted(p for p in glob.glob(path) if os.path.isfile(p))
+    if os.path.isdir(path):
+        return sorted(
+            os.path.join(path, name)
+            for name in os.listdir(path)
+            if name.endswith(".parquet") and not name.startswith((".", "_"))
+        )
+    if os.path.isfile(path):
+        return [path]
+    raise InputError(f"{path}: no such file or directory")
+
+
+def _schema_difference(expected: pa.Schema, found: pa.Schema) -> str:
+    for field in expected:
+        if field.name not in found.names:
+            return f"column '{field.name}' is missing"
+        other = found.field(field.name).type
+        if other != field.type:
+            return f"column '{field.name}' has type {other}, expected {field.type}"
+    extra = [name for name in found.names if name not in expected.names]
+    return f"column '{extra[0]}' is not in the other files"
+
+
+def open_dataset(path: str | os.PathLike) -> ParquetDataset:
+    """Resolve a file, directory or glob; check every file is Parquet and agrees with the first one's schema."""
+    path = os.fspath(path)
+    files = _expand(path)
+    if not files:
+        raise InputError(f"{path}: no Parquet files found (expected *.parquet files or a glob matching them)")
+    schema = None
+    num_rows = 0
+    for file in files:
+        try:
+            metadata = pq.read_metadata(file)
+            file_schema = metadata.schema.to_arrow_schema().remove_metadata()
+        except (pa.ArrowInvalid, OSError) as error:
+            raise InputError(f"{file}: not a Parquet file ({str(error).splitlines()[0]})") from None
+        if schema is None:
+            schema = file_schema
+        elif not file_schema.equals(schema):
+            raise InputError(f"{file}: schema differs from {files[0]}: {_schema_difference(schema, file_schema)}")
+        num_rows += metadata.num_rows
+    return ParquetDataset(tuple(files), schema, num_rows)
+
+
+def read_row_group(
+    ref: RowGroupRef, columns: Sequence[str] | None = None, batch_rows: int = DEFAULT_BATCH_ROWS
+) -> Iterator[tuple[BatchOrigin, pa.RecordBatch]]:
+    """The batches of one row group, each with its origin."""
+    parquet = pq.ParquetFile(ref.path)
+    first_row = ref.first_row
+    name = os.path.basename(ref.path)
+    for batch in parquet.iter_batches(batch_size=batch_rows, row_groups=[ref.row_group], columns=columns):
+        yield BatchOrigin(name, first_row), batch
+        first_row += batch.num_rows
+
+
+def iter_origin_batches(
+    dataset: ParquetDataset, columns: Sequence[str] | None = None, batch_rows: int = DEFAULT_BATCH_ROWS
+) -> Iterator[tuple[BatchOrigin, pa.RecordBatch]]:
+    """All batches in file order, with their origins; memory is bounded by one batch."""
+    for ref in dataset.row_groups():
+        yield from read_row_group(ref, columns, batch_rows)
+
+
+def iter_record_batches(
+    dataset: ParquetDataset, columns: Sequence[str] | None = None, batch_rows: int = DEFAULT_BATCH_ROWS
+) -> Iterator[pa.RecordBatch]:
+    """All batches in file order."""
+    for _, batch in iter_origin_batches(dataset, columns, batch_rows):
+        yield batch

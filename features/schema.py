@@ -1,0 +1,216 @@
+"""The dataset schema: which column is the label, the timestamp, and each feature's kind.
+
+Inferred from the Arrow schema, overridden by the config:
+- string / integer / bool / dictionary -> categorical; floating point -> numeric;
+- list<string | integer> -> sequence; list<timestamp> pairs with a sequence as its timestamps;
+- anything else (struct, map, binary, ...) is skipped with a reason, not an error.
+A sequence shares its vocabulary with the categorical feature its name points at
+(`history_item_ids` -> `item_id`), unless the config says otherwise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from features.config import FeatureplexConfig
+from features.dataset import ParquetDataset, iter_record_batches
+from features.errors import InputError
+
+LABEL_NAMES = ("label", "click")
+SEQUENCE_PREFIXES = ("history_", "hist_", "seq_", "recent_", "clicked_")
+
+
+class Kind(str, Enum):
+    CATEGORICAL = "categorical"
+    NUMERIC = "numeric"
+    SEQUENCE = "sequence"
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """One feature column: its kind, Arrow type, and for sequences the vocabulary and timestamps it pairs with."""
+
+    name: str
+    kind: Kind
+    arrow_type: str
+    shares_with: str | None = None
+    timestamps: str | None = None
+
+
+@dataclass(frozen=True)
+class DatasetSchema:
+    """Label, timestamp, features in column order, and the columns skipped with their reasons."""
+
+    label: str
+    timestamp: str | None
+    features: tuple[FeatureSpec, ...]
+    user: str | None = None
+    skipped: tuple[tuple[str, str], ...] = field(default=())
+
+    def feature(self, name: str) -> FeatureSpec:
+        for spec in self.features:
+            if spec.name == name:
+                return spec
+        raise KeyError(name)
+
+    def names(self, kind: Kind | None = None) -> list[str]:
+        return [spec.name for spec in self.features if kind is None or spec.kind == kind]
+
+    @property
+    def sequence_timestamps(self) -> list[str]:
+        return [spec.timestamps for spec in self.features if spec.timestamps]
+
+    def columns(self) -> list[str]:
+        """Every column a stage reads: label, timestamp, features and sequence timestamps."""
+        extra = [self.label] + ([self.timestamp] if self.timestamp else [])
+        return extra + self.names() + self.sequence_timestamps
+
+
+def _is_key_type(arrow_type: pa.DataType) -> bool:
+    if pa.types.is_dictionary(arrow_type):
+        arrow_type = arrow_type.value_type
+    return (
+        pa.types.is_string(arrow_type)
+        or pa.types.is_large_string(arrow_type)
+        or pa.types.is_integer(arrow_type)
+        or pa.types.is_boolean(arrow_type)
+    )
+
+
+def _is_list(arrow_type: pa.DataType) -> bool:
+    return pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type)
+
+
+def infer_kind(arrow_type: pa.DataType) -> tuple[Kind | None, str]:
+    """The kind a column of this type gets, or None and the reason it cannot be a feature."""
+    if _is_key_type(arrow_type):
+        return Kind.CATEGORICAL, ""
+    if pa.types.is_floating(arrow_type) or pa.types.is_decimal(arrow_type):
+        return Kind.NUMERIC, ""
+    if _is_list(arrow_type) and _is_key_type(arrow_type.value_type):
+        return Kind.SEQUENCE, ""
+    return None, f"unsupported type {arrow_type}"
+
+
+def _default_label(arrow_schema: pa.Schema) -> str:
+    for name in LABEL_NAMES:
+        if name in arrow_schema.names:
+            return name
+    raise InputError(f"no label column: none of {', '.join(LABEL_NAMES)} exists; name one with --label or `label:` in the config")
+
+
+def _default_timestamp(arrow_schema: pa.Schema) -> str | None:
+    stamps = [f.name for f in arrow_schema if pa.types.is_timestamp(f.type) or pa.types.is_date(f.type)]
+    return stamps[0] if len(stamps) == 1 else None
+
+
+def _sequence_stem(name: str) -> str:
+    for prefix in SEQUENCE_PREFIXES:
+        if name.startswith(prefix):
+            return name[len(prefix) :]
+    return name
+
+
+def _singular(name: str) -> str:
+    return name[:-1] if name.endswith("s") else name
+
+
+def _guess_shared(name: str, categorical: set[str]) -> str | None:
+    stem = _sequence_stem(name)
+    for candidate in (stem, _singular(stem)):
+        if candidate in categorical and candidate != name:
+            return candidate
+    return None
+
+
+def _guess_timestamps(name: str, timestamp_lists: set[str]) -> str | None:
+    prefix = name[: len(name) - len(_sequence_stem(name))]
+    matches = sorted(t for t in timestamp_lists if prefix and t.startswith(prefix))
+    return matches[0] if len(matches) == 1 else None
+
+
+def resolve_schema(
+    dataset: ParquetDataset, config: FeatureplexConfig | None = None, label: str | None = None
+) -> DatasetSchema:
+    """Infer the schema of `dataset` and apply the config; every column the config names must exist."""
+    config = config or FeatureplexConfig()
+    arrow_schema = dataset.schema
+    present = set(arrow_schema.names)
+    for key, name in (("label", label or config.label), ("timestamp", config.timestamp), ("user", config.user)):
+        if name is not None and name not in present:
+            raise InputError(f"{key}: column '{name}' is not in the data (columns: {', '.join(arrow_schema.names)})")
+    for name in config.features:
+        if name not in present:
+            raise InputError(f"features.{name}: column '{name}' is not in the data")
+
+    label_name = label or config.label or _default_label(arrow_schema)
+    label_type = arrow_schema.field(label_name).type
+    if not (pa.types.is_integer(label_type) or pa.types.is_boolean(label_type) or pa.types.is_floating(label_type)):
+        raise InputError(f"label '{label_name}': expected 0/1 values, got column type {label_type}")
+    timestamp = config.timestamp or _default_timestamp(arrow_schema)
+
+    timestamp_lists = {
+        f.name for f in arrow_schema if _is_list(f.type) and pa.types.is_timestamp(f.type.value_type)
+    }
+    explicit_timestamps = {c.timestamps for c in config.features.values() if c.timestamps}
+    reserved = {label_name, timestamp} | timestamp_lists | explicit_timestamps
+
+    kinds: dict[str, Kind] = {}
+    skipped: list[tuple[str, str]] = []
+    for arrow_field in arrow_schema:
+        name = arrow_field.name
+        override = config.features.get(name)
+        if name in reserved or (override and override.role == "ignore"):
+            continue
+        inferred, reason = infer_kind(arrow_field.type)
+        kind = Kind(override.kind) if override and override.kind else inferred
+        if kind is None:
+            skipped.append((name, reason))
+            continue
+        if kind == Kind.SEQUENCE and not _is_list(arrow_field.type):
+            raise InputError(f"features.{name}: declared sequence, but column '{name}' has type {arrow_field.type}, not a list")
+        if kind != Kind.SEQUENCE and _is_list(arrow_field.type):
+            raise InputError(f"features.{name}: declared {kind.value}, but column '{name}' is a list ({arrow_field.type})")
+        if kind == Kind.NUMERIC and not (inferred == Kind.NUMERIC or pa.types.is_integer(arrow_field.type)):
+            raise InputError(f"features.{name}: declared numeric, but column '{name}' has type {arrow_field.type}")
+        kinds[name] = kind
+
+    categorical = {name for name, kind in kinds.items() if kind == Kind.CATEGORICAL}
+    specs = []
+    for name, kind in kinds.items():
+        override = config.features.get(name)
+        shares_with = timestamps = None
+        if kind == Kind.SEQUENCE:
+            shares_with = (override and override.shares_with) or _guess_shared(name, categorical)
+            timestamps = (override and override.timestamps) or _guess_timestamps(name, timestamp_lists)
+            if shares_with is not None and shares_with not in categorical:
+                raise InputError(f"features.{name}.shares_with: '{shares_with}' is not a categorical feature of the data")
+            if timestamps is not None and (timestamps not in present or not _is_list(arrow_schema.field(timestamps).type)):
+                raise InputError(f"features.{name}.timestamps: '{timestamps}' is not a list column of the data")
+        elif override and (override.shares_with or override.timestamps):
+            raise InputError(f"features.{name}: shares_with / timestamps apply to sequence features only")
+        specs.append(FeatureSpec(name, kind, str(arrow_schema.field(name).type), shares_with, timestamps))
+    return DatasetSchema(label_name, timestamp, tuple(specs), config.user, tuple(skipped))
+
+
+def check_label_values(dataset: ParquetDataset, label: str) -> tuple[int, int]:
+    """Scan the label column: every value must be 0 or 1 (nulls counted). Returns (rows, positives)."""
+    rows = positives = 0
+    for batch in iter_record_batches(dataset, columns=[label]):
+        column = batch.column(0)
+        if column.null_count:
+            raise InputError(f"label '{label}': {column.null_count} null values in a batch; expected 0/1 on every row")
+        values = pc.cast(column, pa.float64())
+        bad = pc.invert(pc.is_in(values, value_set=pa.array([0.0, 1.0])))
+        if pc.any(bad).as_py():
+            example = pc.filter(values, bad)[0].as_py()
+            raise InputError(f"label '{label}': expected 0/1 values, found {example}")
+        rows += len(values)
+        positives += int(pc.sum(values).as_py() or 0)
+    if rows == 0:
+        raise InputError(f"label '{label}': the dataset has no rows")
+    return rows, positives

@@ -1,0 +1,1 @@
+"""SavedModel export with a raw-feature signature, the MLflow pyfunc wrapper, the REST server."""
