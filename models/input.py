@@ -1,0 +1,173 @@
+"""Training input: Parquet record batches streamed into `tf.data` as dicts of raw features.
+
+Memory is bounded by the shuffle buffer (`shuffle_rows`), never by the dataset. Row groups are
+visited in a seeded order per epoch and rows are permuted inside the buffer, so an epoch is
+reproducible from (seed, epoch) alone: a run resumed at epoch k sees the same data as an
+uninterrupted one.
+
+Raw values keep their types (the preprocessing layer assigns ids in the graph); missing values are
+filled with the sentinels the serving signature also uses: "" for strings, -1 for integers, NaN for
+floats, and empty lists for sequences.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from typing import Iterator, Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+import models  # noqa: F401  (Keras 2 before TensorFlow)
+import tensorflow as tf
+
+from features.dataset import BatchOrigin, ParquetDataset, read_row_group
+from features.errors import InputError
+from features.schema import DatasetSchema, Kind
+
+MISSING_STRING = ""
+MISSING_INTEGER = -1
+
+
+@dataclass(frozen=True)
+class Split:
+    """Which rows are validation: a seeded random share, or every row at or after `split_time`."""
+
+    validation_fraction: float = 0.1
+    seed: int = 0
+    split_time: np.datetime64 | None = None
+
+    def validation_mask(self, origin: BatchOrigin, batch: pa.RecordBatch, timestamp: str | None) -> np.ndarray:
+        if self.split_time is not None:
+            if timestamp is None:
+                raise InputError("train.split_time: the data has no timestamp column (set `timestamp:` in the config)")
+            times = batch.column(batch.schema.get_field_index(timestamp)).to_numpy(zero_copy_only=False)
+            return times.astype("datetime64[s]") >= self.split_time.astype("datetime64[s]")
+        # A hash of the row's identity, so a row's side never depends on batching or workers.
+        rows = np.arange(origin.first_row, origin.first_row + batch.num_rows, dtype=np.uint64)
+        mixed = _splitmix64(rows ^ np.uint64(zlib.crc32(origin.file.encode()) + (self.seed << 32)))
+        return (mixed >> np.uint64(11)).astype(np.float64) / float(1 << 53) < self.validation_fraction
+
+
+def _splitmix64(values: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        z = values + np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
+
+
+def _is_string(arrow_type: pa.DataType) -> bool:
+    if pa.types.is_dictionary(arrow_type):
+        arrow_type = arrow_type.value_type
+    return pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type)
+
+
+def raw_feature_specs(schema: DatasetSchema, arrow_schema: pa.Schema) -> dict[str, tf.TypeSpec]:
+    """The tf type of every raw input: what the dataset yields and what the serving signature takes."""
+    specs: dict[str, tf.TypeSpec] = {}
+    for spec in schema.features:
+        arrow_type = arrow_schema.field(spec.name).type
+        if spec.kind == Kind.SEQUENCE:
+            element = tf.string if _is_string(arrow_type.value_type) else tf.int64
+            specs[spec.name] = tf.RaggedTensorSpec([None, None], element, ragged_rank=1, row_splits_dtype=tf.int64)
+            if spec.timestamps:
+                specs[spec.timestamps] = tf.RaggedTensorSpec([None, None], tf.int64, ragged_rank=1, row_splits_dtype=tf.int64)
+        elif spec.kind == Kind.NUMERIC:
+            specs[spec.name] = tf.TensorSpec([None], tf.float32)
+        else:
+            specs[spec.name] = tf.TensorSpec([None], tf.string if _is_string(arrow_type) else tf.int64)
+    return specs
+
+
+def _ragged(column: pa.Array, dtype: tf.DType) -> tf.RaggedTensor:
+    column = pc.fill_null(column, pa.scalar([], column.type)) if column.null_count else column
+    offsets = column.offsets.to_numpy().astype(np.int64)
+    values = column.values.slice(offsets[0], offsets[-1] - offsets[0])
+    if pa.types.is_timestamp(values.type):  # seconds since the epoch, whatever unit Parquet stored
+        values = pc.cast(pc.cast(values, pa.timestamp("s")), pa.int64())
+    return tf.RaggedTensor.from_row_splits(_dense(values, dtype), offsets - offsets[0], validate=False)
+
+
+def _dense(column: pa.Array, dtype: tf.DType) -> np.ndarray:
+    if dtype == tf.string:
+        return pc.fill_null(pc.cast(column, pa.string()), MISSING_STRING).to_numpy(zero_copy_only=False)
+    if dtype == tf.int64:
+        return pc.fill_null(pc.cast(column, pa.int64()), MISSING_INTEGER).to_numpy()
+    return pc.cast(column, pa.float32()).to_numpy(zero_copy_only=False).astype(np.float32)
+
+
+def to_feature_dict(table: pa.Table | pa.RecordBatch, specs: dict[str, tf.TypeSpec], label: str) -> tuple[dict, np.ndarray]:
+    """Arrow rows -> (raw feature tensors by name, float labels)."""
+    features = {}
+    for name, spec in specs.items():
+        column = table.column(name)
+        if isinstance(column, pa.ChunkedArray):
+            column = column.combine_chunks()
+        if isinstance(spec, tf.RaggedTensorSpec):
+            features[name] = _ragged(column, spec.dtype)
+        else:
+            features[name] = _dense(column, spec.dtype)
+    labels = pc.cast(table.column(label), pa.float32()).to_numpy(zero_copy_only=False)
+    return features, labels
+
+
+@dataclass(frozen=True)
+class InputOptions:
+    batch_size: int = 1024
+    shuffle_rows: int = 262_144
+    read_batch_rows: int = 65_536
+    seed: int = 0
+
+
+def iter_split_tables(
+    dataset: ParquetDataset, schema: DatasetSchema, split: Split, subset: Literal["train", "validation"],
+    options: InputOptions, epoch: int | None,
+) -> Iterator[pa.Table]:
+    """Tables of up to `shuffle_rows` rows of one subset; row groups and rows shuffled when `epoch` is given."""
+    columns = schema.columns()
+    refs = dataset.row_groups()
+    rng = None
+    if epoch is not None:
+        rng = np.random.default_rng([options.seed, epoch])
+        refs = [refs[i] for i in rng.permutation(len(refs))]
+    buffered: list[pa.RecordBatch] = []
+    buffered_rows = 0
+    for ref in refs:
+        for origin, batch in read_row_group(ref, columns, options.read_batch_rows):
+            if batch.column(batch.schema.get_field_index(schema.label)).null_count:
+                raise InputError(f"label '{schema.label}': null values in {origin.file} near row {origin.first_row}; expected 0/1 on every row")
+            in_validation = split.validation_mask(origin, batch, schema.timestamp)
+            keep = in_validation if subset == "validation" else ~in_validation
+            batch = batch.filter(pa.array(keep))
+            buffered.append(batch)
+            buffered_rows += batch.num_rows
+            if buffered_rows >= options.shuffle_rows:
+                yield _shuffled(pa.Table.from_batches(buffered), rng)
+                buffered, buffered_rows = [], 0
+    if buffered_rows:
+        yield _shuffled(pa.Table.from_batches(buffered), rng)
+
+
+def _shuffled(table: pa.Table, rng: np.random.Generator | None) -> pa.Table:
+    return table if rng is None else table.take(pa.array(rng.permutation(table.num_rows)))
+
+
+def make_tf_dataset(
+    dataset: ParquetDataset, schema: DatasetSchema, split: Split, subset: Literal["train", "validation"],
+    options: InputOptions = InputOptions(), shuffle: bool = True, first_epoch: int = 0,
+) -> tf.data.Dataset:
+    """A `tf.data.Dataset` of (raw feature dict, label) batches; each iteration is the next epoch."""
+    specs = raw_feature_specs(schema, dataset.schema)
+    epochs = iter(range(first_epoch, 1 << 62))
+
+    def generate():
+        epoch = next(epochs) if shuffle else None
+        for table in iter_split_tables(dataset, schema, split, subset, options, epoch):
+            for start in range(0, table.num_rows, options.batch_size):
+                yield to_feature_dict(table.slice(start, options.batch_size), specs, schema.label)
+
+    signature = (specs, tf.TensorSpec([None], tf.float32))
+    return tf.data.Dataset.from_generator(generate, output_signature=signature).prefetch(tf.data.AUTOTUNE)
