@@ -1,0 +1,130 @@
+"""The training loop: one checkpoint per epoch, resume after a kill, early stopping on validation AUC.
+
+Everything that decides the next epoch lives in the checkpoint (weights, optimizer slots, epoch,
+best AUC, epochs without improvement) and the data of epoch k depends only on (seed, k), so a run
+killed and resumed ends with the same metrics as an uninterrupted one. The learning rate follows a
+per-epoch exponential decay, a function of the epoch alone for the same reason.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import models  # noqa: F401
+import tensorflow as tf
+
+from features.errors import InputError
+
+LATEST = "latest"
+BEST = "best"
+HISTORY = "history.json"
+
+
+@dataclass(frozen=True)
+class TrainingOptions:
+    epochs: int = 5
+    learning_rate: float = 1e-3
+    learning_rate_decay: float = 0.9
+    patience: int = 2
+    seed: int = 0
+
+
+@dataclass
+class TrainingResult:
+    history: list[dict] = field(default_factory=list)
+    best_epoch: int = -1
+    best_metrics: dict = field(default_factory=dict)
+
+    @property
+    def stopped_early(self) -> bool:
+        return bool(self.history) and self.history[-1].get("stopped", False)
+
+
+def seed_everything(seed: int) -> None:
+    """Same seed, same data -> same metrics: seeded initialisers and deterministic kernels."""
+    tf.keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+class _State(tf.Module):
+    def __init__(self):
+        super().__init__()
+        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.best_auc = tf.Variable(-1.0, dtype=tf.float64, trainable=False)
+        self.best_epoch = tf.Variable(-1, dtype=tf.int64, trainable=False)
+        self.wait = tf.Variable(0, dtype=tf.int64, trainable=False)
+
+
+def _write_history(directory: Path, result: TrainingResult) -> None:
+    temporary = directory / f".{HISTORY}.tmp"
+    temporary.write_text(json.dumps(asdict(result), indent=2, sort_keys=True))
+    os.replace(temporary, directory / HISTORY)
+
+
+def train(
+    model: tf.keras.Model,
+    train_data: Callable[[int], tf.data.Dataset],
+    validation_data: tf.data.Dataset,
+    checkpoint_dir: str | os.PathLike,
+    options: TrainingOptions = TrainingOptions(),
+    resume: bool = False,
+    on_epoch_end: Callable[[int, dict], None] | None = None,
+    callbacks: list[tf.keras.callbacks.Callback] | None = None,
+) -> TrainingResult:
+    """Train `model` (compiled here with Adam) for up to `options.epochs`; the best epoch's weights end in the model.
+
+    `train_data(epoch)` gives the training stream of that epoch. With `resume`, training continues
+    from the latest checkpoint in `checkpoint_dir` (an error if it is corrupted).
+    """
+    directory = Path(checkpoint_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    optimizer = tf.keras.optimizers.Adam(options.learning_rate)
+    model.compile(optimizer=optimizer)
+    state = _State()
+    latest = tf.train.CheckpointManager(
+        tf.train.Checkpoint(model=model, optimizer=optimizer, state=state), directory / LATEST, max_to_keep=1
+    )
+    best = tf.train.CheckpointManager(tf.train.Checkpoint(model=model), directory / BEST, max_to_keep=1)
+    result = TrainingResult()
+    if resume and latest.latest_checkpoint:
+        try:
+            latest.checkpoint.restore(latest.latest_checkpoint).expect_partial()
+            result = TrainingResult(**json.loads((directory / HISTORY).read_text()))
+        except (tf.errors.OpError, ValueError, OSError, IndexError, KeyError, TypeError) as error:
+            raise InputError(
+                f"{directory}: checkpoint cannot be resumed ({type(error).__name__}: {str(error).splitlines()[0][:160]}); "
+                "remove it or train without --resume"
+            ) from None
+
+    for epoch in range(int(state.epoch.numpy()), options.epochs):
+        if result.stopped_early:
+            break
+        optimizer.learning_rate.assign(options.learning_rate * options.learning_rate_decay**epoch)
+        fitted = model.fit(train_data(epoch), epochs=1, verbose=0, callbacks=callbacks or [])
+        metrics = {f"train_{k}": float(v[-1]) for k, v in fitted.history.items()}
+        metrics.update({f"val_{k}": float(v) for k, v in model.evaluate(validation_data, verbose=0, return_dict=True).items()})
+        metrics["learning_rate"] = float(optimizer.learning_rate.numpy())
+        improved = metrics["val_auc"] > state.best_auc.numpy()
+        if improved:
+            state.best_auc.assign(metrics["val_auc"])
+            state.best_epoch.assign(epoch)
+            state.wait.assign(0)
+            best.save(checkpoint_number=epoch)
+        else:
+            state.wait.assign_add(1)
+        state.epoch.assign(epoch + 1)
+        record = {"epoch": epoch, **metrics, "stopped": bool(state.wait.numpy() >= options.patience)}
+        result.history.append(record)
+        result.best_epoch = int(state.best_epoch.numpy())
+        result.best_metrics = next(r for r in result.history if r["epoch"] == result.best_epoch)
+        latest.save(checkpoint_number=epoch)
+        _write_history(directory, result)
+        if on_epoch_end is not None:
+            on_epoch_end(epoch, metrics)
+    if best.latest_checkpoint:
+        best.checkpoint.restore(best.latest_checkpoint).expect_partial()
+    return result
