@@ -6,7 +6,7 @@ reproducible from (seed, epoch) alone: a run resumed at epoch k sees the same da
 uninterrupted one.
 
 Raw values keep their types (the preprocessing layer assigns ids in the graph); missing values are
-filled with the sentinels the serving signature also uses: "" for strings, -1 for integers, NaN for
+filled with the sentinels the serving signature also uses: "" for strings, -2**63 for integers, NaN for
 floats, and empty lists for sequences.
 """
 
@@ -28,7 +28,7 @@ from features.errors import InputError
 from features.schema import DatasetSchema, Kind
 
 MISSING_STRING = ""
-MISSING_INTEGER = -1
+MISSING_INTEGER = -(2**63)
 
 
 @dataclass(frozen=True)
