@@ -19,6 +19,7 @@ from pipelines import __version__
 COMMANDS = {
     "schema": "pipelines.schema_command:schema",
     "synth": "pipelines.synth_command:synth",
+    "serve": "pipelines.serve_command:serve",
 }
 
 
