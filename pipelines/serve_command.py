@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import os
-
 import click
-
-from features.errors import InputError
 
 
 @click.command()
@@ -18,10 +14,15 @@ from features.errors import InputError
 @click.option("--batch-window-ms", default=0.0, show_default=True,
               help="Answer requests arriving within this window with one model call (0: off).")
 def serve(model: str, host: str, port: int, name: str, max_body_mb: float, batch_window_ms: float) -> None:
-    """Serve MODEL (a SavedModel directory) over TensorFlow Serving's REST API."""
-    if not os.path.isfile(os.path.join(model, "saved_model.pb")):
-        raise InputError(f"{model}: not a SavedModel directory (no saved_model.pb)")
+    """Serve MODEL over TensorFlow Serving's REST API.
+
+    MODEL is a SavedModel directory or an MLflow model URI such as models:/ctr@champion.
+    """
+    from pipelines.tracking import configure_tracking
+    from serving.mlflow_model import local_saved_model
     from serving.server import serve as run_server
 
+    configure_tracking()
+    path = local_saved_model(model)
     click.echo(f"serving {model} as '{name}' on http://{host}:{port}/v1/models/{name}", err=True)
-    run_server(model, host, port, name, int(max_body_mb * (1 << 20)), batch_window_ms)
+    run_server(path, host, port, name, int(max_body_mb * (1 << 20)), batch_window_ms)

@@ -79,7 +79,7 @@ def test_unknown_model_is_404(server):
 
 def test_not_a_saved_model_is_a_usage_error(cli, tmp_path):
     result = cli("serve", tmp_path)
-    assert result.returncode == 2 and "not a SavedModel directory" in result.stderr
+    assert result.returncode == 2 and "not a SavedModel directory (no saved_model.pb) nor an MLflow model URI" in result.stderr
 
 
 def test_micro_batching_answers_each_request_and_sigterm_stops_gracefully(saved_model, tmp_path):

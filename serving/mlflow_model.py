@@ -1,0 +1,75 @@
+"""Logging a SavedModel to MLflow as a pyfunc model, registering it, and finding it again by URI."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from features.errors import InputError
+
+PYFUNC_CODE = Path(__file__).with_name("pyfunc_model.py")
+SAVED_MODEL_ARTIFACT = "saved_model"
+
+
+def log_pyfunc_model(saved_model: str | os.PathLike, input_example: pd.DataFrame, registered_name: str | None = None):
+    """Log the pyfunc wrapper with the SavedModel as its artifact, a signature inferred from the example,
+    and (optionally) register it. Needs an active MLflow run. Returns MLflow's ModelInfo."""
+    import mlflow
+    from mlflow.models import infer_signature
+
+    from serving.predictor import SavedModelPredictor
+
+    predictions = SavedModelPredictor(str(saved_model)).predict_columns(
+        {name: input_example[name].tolist() for name in input_example.columns}
+    )
+    signature = infer_signature(input_example, pd.DataFrame(predictions))
+    return mlflow.pyfunc.log_model(
+        name="model",
+        python_model=str(PYFUNC_CODE),
+        artifacts={SAVED_MODEL_ARTIFACT: str(saved_model)},
+        signature=signature,
+        input_example=input_example,
+        registered_model_name=registered_name,
+        code_paths=[str(Path(__file__).resolve().parents[1] / package) for package in ("serving", "models", "features")],
+    )
+
+
+def set_alias(name: str, alias: str, version: str | int | None = None) -> str:
+    """Point `alias` (e.g. champion) at a version of a registered model (the newest by default)."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    client = MlflowClient()
+    try:
+        if version is None:
+            versions = client.search_model_versions(f"name = '{name}'")
+            if not versions:
+                raise InputError(f"registered model '{name}': no versions")
+            version = max(int(v.version) for v in versions)
+        client.set_registered_model_alias(name, alias, str(version))
+    except MlflowException as error:
+        raise InputError(f"registered model '{name}': {error.message.splitlines()[0]}") from None
+    return str(version)
+
+
+def local_saved_model(uri: str) -> str:
+    """A SavedModel directory for a local path or an MLflow model URI (models:/, runs:/).
+
+    MLflow URIs resolve against the tracking URI in force (the caller configures it)."""
+    if os.path.isfile(os.path.join(uri, "saved_model.pb")):
+        return uri
+    if not uri.startswith(("models:/", "runs:/", "mlflow-artifacts:/")):
+        raise InputError(f"{uri}: not a SavedModel directory (no saved_model.pb) nor an MLflow model URI")
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    try:
+        root = mlflow.artifacts.download_artifacts(artifact_uri=uri)
+    except MlflowException as error:
+        raise InputError(f"{uri}: {error.message.splitlines()[0]}") from None
+    found = sorted(Path(root).rglob("saved_model.pb"))
+    if not found:
+        raise InputError(f"{uri}: the MLflow model holds no SavedModel")
+    return str(found[0].parent)

@@ -1,0 +1,79 @@
+"""The pyfunc wrapper, the registry alias, `featureplex serve models:/...` and `mlflow models serve`."""
+
+import os
+import subprocess
+import sys
+
+import httpx
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+
+from serving.mlflow_model import local_saved_model, log_pyfunc_model, set_alias
+from serving.predictor import SavedModelPredictor
+from features.errors import InputError
+from tests.conftest import REPO, free_port, wait_for_http
+from tests.serving.test_server import ROWS
+
+
+@pytest.fixture(scope="module")
+def registered(saved_model, mlflow_server):
+    os.environ["MLFLOW_TRACKING_URI"] = mlflow_server
+    mlflow.set_tracking_uri(mlflow_server)
+    mlflow.set_experiment("serving-test")
+    example = pd.DataFrame(ROWS)
+    with mlflow.start_run():
+        info = log_pyfunc_model(saved_model, example, registered_name="ctr_test")
+    version = set_alias("ctr_test", "champion")
+    yield info, version
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+
+
+def test_pyfunc_predicts_like_the_saved_model(registered, saved_model):
+    expected = SavedModelPredictor(str(saved_model)).predict_rows(ROWS)["probability"]
+    model = mlflow.pyfunc.load_model("models:/ctr_test@champion")
+    predictions = model.predict(pd.DataFrame(ROWS))
+    np.testing.assert_allclose(predictions["probability"].to_numpy(), expected, rtol=1e-6)
+    assert registered[1] == "1"
+    assert model.metadata.get_input_schema().input_names() == list(pd.DataFrame(ROWS).columns)
+
+
+def test_uris_resolve_to_the_saved_model(registered):
+    path = local_saved_model("models:/ctr_test@champion")
+    assert os.path.isfile(os.path.join(path, "saved_model.pb"))
+    with pytest.raises(InputError, match="models:/absent@champion"):
+        local_saved_model("models:/absent@champion")
+    with pytest.raises(InputError, match="registered model 'absent'"):
+        set_alias("absent", "champion")
+
+
+def serve_and_score(command, url, env):
+    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_http(url[0], process, timeout=180)
+        return httpx.post(url[1], json=url[2], timeout=60).json()
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_featureplex_serve_and_mlflow_models_serve_agree(registered, saved_model, mlflow_server):
+    expected = SavedModelPredictor(str(saved_model)).predict_rows(ROWS)["probability"]
+    # `mlflow models serve` runs `uvicorn` from PATH, as in an activated virtual environment
+    path = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
+    env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow_server, "PYTHONPATH": str(REPO), "PATH": path}
+    ours_port, theirs_port = free_port(), free_port()
+    ours = serve_and_score(
+        [sys.executable, "-m", "pipelines.cli", "serve", "models:/ctr_test@champion", "--port", str(ours_port)],
+        (f"http://127.0.0.1:{ours_port}/healthz", f"http://127.0.0.1:{ours_port}/v1/models/default:predict", {"instances": ROWS}),
+        env,
+    )
+    theirs = serve_and_score(
+        [sys.executable, "-m", "mlflow", "models", "serve", "-m", "models:/ctr_test@champion", "--env-manager", "local",
+         "--host", "127.0.0.1", "--port", str(theirs_port)],
+        (f"http://127.0.0.1:{theirs_port}/ping", f"http://127.0.0.1:{theirs_port}/invocations", {"dataframe_records": ROWS}),
+        env,
+    )
+    np.testing.assert_allclose([p["probability"] for p in ours["predictions"]], expected, rtol=1e-6)
+    np.testing.assert_allclose([p["probability"] for p in theirs["predictions"]], expected, rtol=1e-6)
