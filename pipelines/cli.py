@@ -20,6 +20,9 @@ COMMANDS = {
     "schema": "pipelines.schema_command:schema",
     "synth": "pipelines.synth_command:synth",
     "serve": "pipelines.serve_command:serve",
+    "predict": "pipelines.predict_command:predict",
+    "register": "pipelines.register_command:register",
+    "vocab": "pipelines.vocab_command:vocab",
 }
 
 
