@@ -19,6 +19,7 @@ from pipelines import __version__
 COMMANDS = {
     "schema": "pipelines.schema_command:schema",
     "synth": "pipelines.synth_command:synth",
+    "train": "pipelines.train_command:train",
     "serve": "pipelines.serve_command:serve",
     "predict": "pipelines.predict_command:predict",
     "register": "pipelines.register_command:register",

@@ -1,0 +1,128 @@
+"""The vocab stage as a Beam pipeline: Parquet record batches -> merged value counts -> layout -> artifact.
+
+The transform is thin: counting, merging and laying out are `features.vocabulary` and
+`features.layout`, unit-tested without Beam. Counts merge exactly and the layout is built once from
+the merged counts, so the artifact is byte-identical whatever the runner and number of workers.
+`out` must be a path the step that writes it can reach (local, or a filesystem mounted on the workers).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import apache_beam as beam
+
+from features.artifacts import Stopwatch
+from features.config import FeatureConfig, FeatureplexConfig, VocabParams, load_config
+from features.dataset import DEFAULT_BATCH_ROWS, ParquetDataset, open_dataset
+from features.errors import InputError
+from features.layout import EmptyVocabularyWarning, Layout, LAYOUT_FILE, build_layout, write_vocab_artifact
+from features.schema import DatasetSchema, Kind, resolve_schema
+from features.vocabulary import ValueCounts
+from pipelines.beam_io import ReadParquetBatches, pipeline_options
+
+
+class CountValues(beam.CombineFn):
+    """Record batches -> one `ValueCounts` (a CombineFn: workers count their batches, merges sum them)."""
+
+    def __init__(self, categorical: Sequence[str], sequences: Mapping[str, str]):
+        super().__init__()
+        self._categorical = list(categorical)
+        self._sequences = dict(sequences)
+
+    def create_accumulator(self) -> ValueCounts:
+        return ValueCounts(self._categorical, self._sequences)
+
+    def add_input(self, counts: ValueCounts, element) -> ValueCounts:
+        _origin, batch = element
+        return counts.add(batch)
+
+    def merge_accumulators(self, accumulators) -> ValueCounts:
+        return ValueCounts.merge_all(accumulators)
+
+    def extract_output(self, counts: ValueCounts) -> ValueCounts:
+        return counts
+
+
+def _write_artifact(counts: ValueCounts, out: str, params: VocabParams, overrides: Mapping[str, FeatureConfig],
+                    manifest: Mapping[str, Any]) -> str:
+    stopwatch = Stopwatch()
+    with stopwatch.time("layout_and_write"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", EmptyVocabularyWarning)  # the driver reports them from layout.json
+        layout = build_layout(counts, params, overrides)
+        write_vocab_artifact(out, layout, counts, timings=stopwatch.timings, **manifest)
+    return out
+
+
+class BuildVocabulary(beam.PTransform):
+    """Read the categorical and sequence columns, count values, lay out the table and write the artifact."""
+
+    def __init__(self, dataset: ParquetDataset, schema: DatasetSchema, params: VocabParams,
+                 overrides: Mapping[str, FeatureConfig], out: str | os.PathLike,
+                 manifest: Mapping[str, Any], batch_rows: int = DEFAULT_BATCH_ROWS):
+        super().__init__()
+        self._dataset = dataset
+        self._counts = vocabulary_columns(schema)
+        self._params = params
+        self._overrides = dict(overrides)
+        self._out = os.fspath(out)
+        self._manifest = dict(manifest)
+        self._batch_rows = batch_rows
+
+    def expand(self, pbegin):
+        columns = [*self._counts.categorical, *self._counts.sequences]
+        return (
+            pbegin
+            | "ReadBatches" >> ReadParquetBatches(self._dataset, columns, self._batch_rows)
+            | "CountValues" >> beam.CombineGlobally(CountValues(self._counts.categorical, self._counts.sequences))
+            | "LayOutAndWrite" >> beam.Map(_write_artifact, self._out, self._params, self._overrides, self._manifest)
+        )
+
+
+def vocabulary_columns(schema: DatasetSchema) -> ValueCounts:
+    """An empty accumulator over the schema's categorical columns and sequences (each sharing a vocabulary)."""
+    sequences = {spec.name: spec.shares_with or spec.name for spec in schema.features if spec.kind == Kind.SEQUENCE}
+    return ValueCounts(schema.names(Kind.CATEGORICAL), sequences)
+
+
+def build_vocabulary(
+    data_path: str | os.PathLike,
+    config: FeatureplexConfig | str | os.PathLike | None,
+    out: str | os.PathLike,
+    beam_args: Sequence[str] = (),
+    label: str | None = None,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+) -> Layout:
+    """Run the vocab pipeline on `data_path` and return the layout it wrote to `out`.
+
+    Every check that does not need the counts (columns, types, budgets, feature options) runs before
+    the pipeline starts, so bad input fails fast with an InputError and writes nothing. Features whose
+    vocabulary came out empty are reported as `EmptyVocabularyWarning`s.
+    """
+    config = config if isinstance(config, FeatureplexConfig) else load_config(config)
+    dataset = open_dataset(data_path)
+    schema = resolve_schema(dataset, config, label)
+    empty = vocabulary_columns(schema)
+    if not empty.features:
+        raise InputError(f"{data_path}: no categorical or sequence feature to build a vocabulary for")
+    empty.check_schema(dataset.schema)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EmptyVocabularyWarning)
+        build_layout(empty, config.vocab, config.features)  # budget and option errors, before any work
+    manifest = {
+        "inputs": {"data": os.fspath(data_path), "fingerprint": dataset.fingerprint(), "rows": dataset.num_rows},
+        "parameters": {
+            "vocab": config.vocab.model_dump(),
+            "features": {name: spec.model_dump(exclude_none=True) for name, spec in sorted(config.features.items())},
+            "batch_rows": batch_rows,
+        },
+    }
+    with beam.Pipeline(options=pipeline_options(beam_args)) as pipeline:
+        _ = pipeline | "Vocabulary" >> BuildVocabulary(dataset, schema, config.vocab, config.features, out, manifest, batch_rows)
+    layout = Layout.from_json((Path(out) / LAYOUT_FILE).read_text(encoding="utf-8"))
+    for name in layout.empty_vocabularies():
+        warnings.warn(layout.empty_vocabulary_message(name), EmptyVocabularyWarning, stacklevel=2)
+    return layout

@@ -1,0 +1,116 @@
+import pickle
+
+import pyarrow as pa
+import pytest
+
+from features import vocabulary
+from features.errors import InputError
+from features.vocabulary import MISSING_INT, ValueCounts
+
+
+def batch(**columns) -> pa.RecordBatch:
+    return pa.record_batch({name: pa.array(values, type) for name, (values, type) in columns.items()})
+
+
+def test_tokens_ranked_by_count_then_token():
+    counts = ValueCounts(["item", "device"]).add(batch(
+        item=([10, 9, 9, 10, 7, 100], pa.int64()),
+        device=(["tv", "ios", "ios", "tv", "web", "ios"], pa.string()),
+    ))
+    assert counts.ranked("item").rows() == [("10", 2), ("9", 2), ("100", 1), ("7", 1)]
+    assert counts.ranked("device").rows() == [("ios", 3), ("tv", 2), ("web", 1)]
+    assert counts.occurrences("item") == 6
+
+
+def test_missing_is_null_empty_string_or_sentinel():
+    counts = ValueCounts(["s", "i"]).add(batch(
+        s=(["a", None, "", "a"], pa.string()),
+        i=([1, None, MISSING_INT, 1], pa.int64()),
+    ))
+    assert counts.ranked("s").rows() == [("a", 2)]
+    assert counts.ranked("i").rows() == [("1", 2)]
+    assert (counts.missing("s"), counts.missing("i")) == (2, 2)
+    assert counts.occurrences("s") == 4
+
+
+def test_booleans_count_as_zero_and_one():
+    counts = ValueCounts(["flag"]).add(batch(flag=([True, False, True], pa.bool_())))
+    assert counts.ranked("flag").rows() == [("1", 2), ("0", 1)]
+
+
+def test_sequence_elements_count_toward_the_shared_feature_and_padding_does_not():
+    counts = ValueCounts(["item"], {"history": "item"}).add(batch(
+        item=([1, 2], pa.int64()),
+        history=([[1, 1, None], [MISSING_INT, 2]], pa.list_(pa.int64())),
+    ))
+    assert counts.features == ("item",)
+    assert counts.ranked("item").rows() == [("1", 3), ("2", 2)]
+    assert counts.missing("item") == 0
+
+
+def test_sequence_without_a_shared_feature_owns_its_vocabulary():
+    counts = ValueCounts([], {"tags": "tags"}).add(batch(tags=([["x", ""], ["x", "y"]], pa.list_(pa.string()))))
+    assert counts.ranked("tags").rows() == [("x", 2), ("y", 1)]
+
+
+def test_line_breaks_are_routed_to_the_tail_not_the_vocabulary():
+    counts = ValueCounts(["s"]).add(batch(s=(["a\nb", "a\nb", "c\r", "ok"], pa.string())))
+    assert counts.ranked("s").rows() == [("ok", 1)]
+    assert counts.unrepresentable("s") == 3
+    assert counts.occurrences("s") == 4
+
+
+def test_binary_values_that_are_not_utf8_are_routed_to_the_tail():
+    counts = ValueCounts(["b"]).add(batch(b=([b"ok", b"\xff\xfe", b"ok", b"", None, "é".encode()], pa.binary())))
+    assert counts.ranked("b").rows() == [("ok", 2), ("é", 1)]
+    assert (counts.missing("b"), counts.unrepresentable("b")) == (2, 1)
+
+
+@pytest.mark.parametrize(
+    "column, message",
+    [
+        (pa.array([1.5]), "column 'x': type double cannot have a vocabulary"),
+        (pa.array([[1]]), "column 'x': type list<item: int64> cannot have a vocabulary"),
+    ],
+)
+def test_unsupported_types_name_the_column(column, message):
+    with pytest.raises(InputError, match=message):
+        ValueCounts(["x"]).add(pa.record_batch({"x": column}))
+
+
+def test_missing_column_and_non_list_sequence_are_input_errors():
+    with pytest.raises(InputError, match="column 'y' is not in the data"):
+        ValueCounts(["y"]).add(batch(x=([1], pa.int64())))
+    with pytest.raises(InputError, match="column 'h': type int64 is not a list"):
+        ValueCounts([], {"h": "item"}).add(batch(h=([1], pa.int64())))
+
+
+def _parts() -> list[pa.RecordBatch]:
+    rows = [str(value % 7) if value % 5 else None for value in range(60)]
+    histories = [[value % 3, value % 11] for value in range(60)]
+    whole = batch(s=(rows, pa.string()), h=(histories, pa.list_(pa.int64())), i=(list(range(60)), pa.int64()))
+    return [whole.slice(start, 10) for start in range(0, 60, 10)]
+
+
+def _accumulate(parts: list[pa.RecordBatch]) -> ValueCounts:
+    counts = ValueCounts(["s", "i"], {"h": "i"})
+    for part in parts:
+        counts.add(part)
+    return counts
+
+
+def test_merging_is_order_independent_and_survives_pickling(monkeypatch):
+    parts = _parts()
+    one_worker = _accumulate(parts)
+    monkeypatch.setattr(vocabulary, "_COMPACT_MIN_ROWS", 1)  # exercise compaction on every batch
+    left, right = _accumulate(parts[3:][::-1]), _accumulate(parts[:3])
+    shuffled = ValueCounts.merge_all([pickle.loads(pickle.dumps(right)), _accumulate([]), left])
+    assert shuffled.to_arrow().equals(one_worker.to_arrow())
+    for feature in one_worker.features:
+        assert shuffled.missing(feature) == one_worker.missing(feature)
+        assert shuffled.occurrences(feature) == one_worker.occurrences(feature)
+
+
+def test_merging_different_columns_is_refused():
+    with pytest.raises(ValueError, match="different columns"):
+        ValueCounts.merge_all([ValueCounts(["a"]), ValueCounts(["b"])])
