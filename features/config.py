@@ -19,7 +19,8 @@ Example::
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from datetime import datetime
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -76,11 +77,15 @@ class TrainParams(StrictModel):
     """Parameters of the train stage (DESIGN.md section 6)."""
 
     model: str = "dnn"
+    model_parameters: dict[str, Any] = Field(default_factory=dict, description="the tower's own arguments")
     epochs: int = Field(5, ge=1)
     batch_size: int = Field(1024, ge=1)
     learning_rate: float = Field(1e-3, gt=0)
+    learning_rate_decay: float = Field(0.9, gt=0, le=1, description="per-epoch factor")
+    patience: int = Field(2, ge=1, description="epochs without a better validation AUC before stopping")
     validation_fraction: float = Field(0.1, gt=0, lt=1)
-    split_time: str | None = None
+    split_time: datetime | None = Field(None, description="validate on rows at or after this time instead")
+    shuffle_rows: int = Field(262_144, ge=1)
     seed: int = 0
 
 

@@ -36,6 +36,13 @@ class CtrModel(tfrs.Model):
     def call(self, features: dict, training: bool = False) -> tf.Tensor:
         return self.tower(self.encoder(features), training=training)
 
+    def get_config(self) -> dict:
+        return {"encoder": tf.keras.layers.serialize(self.encoder), "tower": tf.keras.layers.serialize(self.tower)}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "CtrModel":
+        return cls(tf.keras.layers.deserialize(config["encoder"]), tf.keras.layers.deserialize(config["tower"]))
+
     def compute_loss(self, inputs, training: bool = False) -> tf.Tensor:
         features, labels = inputs
         logits = self(features, training=training)

@@ -39,13 +39,18 @@ def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
 
 @contextlib.contextmanager
 def tracked_run(run_name: str, *, tags: Mapping[str, str] | None = None, nested: bool = False,
-                experiment: str | None = None) -> Iterator[Any]:
-    """An MLflow run (nested under the active one when `nested`), ended even on error with its status."""
+                experiment: str | None = None, run_id: str | None = None) -> Iterator[Any]:
+    """An MLflow run (nested under the active one when `nested`; `run_id` continues an earlier one),
+    ended even on error with its status."""
     import mlflow
 
     if not nested:
         configure_tracking()
         mlflow.set_experiment(experiment or os.environ.get("FEATUREPLEX_EXPERIMENT", DEFAULT_EXPERIMENT))
+    if run_id is not None:
+        with mlflow.start_run(run_id=run_id, nested=nested) as run:
+            yield run
+        return
     with mlflow.start_run(run_name=run_name, nested=nested, tags=dict(tags or {})) as run:
         yield run
 

@@ -19,11 +19,9 @@ def log_pyfunc_model(saved_model: str | os.PathLike, input_example: pd.DataFrame
     import mlflow
     from mlflow.models import infer_signature
 
-    from serving.predictor import SavedModelPredictor
+    from serving.predictor import SavedModelPredictor, columns_from_dataframe
 
-    predictions = SavedModelPredictor(str(saved_model)).predict_columns(
-        {name: input_example[name].tolist() for name in input_example.columns}
-    )
+    predictions = SavedModelPredictor(str(saved_model)).predict_columns(columns_from_dataframe(input_example))
     signature = infer_signature(input_example, pd.DataFrame(predictions))
     return mlflow.pyfunc.log_model(
         name="model",

@@ -21,6 +21,18 @@ from models.input import MISSING_INTEGER, MISSING_STRING
 from serving.export import SIGNATURE
 
 
+def columns_from_dataframe(frame) -> dict[str, list]:
+    """A pandas DataFrame as request columns: numpy cells as lists, NaN / None as missing."""
+    def cell(value):
+        if isinstance(value, np.ndarray):
+            return value.tolist()
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            return None
+        return value
+
+    return {name: [cell(value) for value in frame[name]] for name in frame.columns}
+
+
 class RequestError(ValueError):
     """A request the model cannot take; the message names the field."""
 
