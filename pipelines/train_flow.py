@@ -40,6 +40,8 @@ class TrainOutcome:
     run_id: str
     best_epoch: int
     history: list[dict]
+    model: Any  # the trained Keras model, best epoch's weights
+    raw_specs: dict  # its raw inputs: name -> tf.TypeSpec
 
 
 def check_layout_matches(layout: Layout, schema: DatasetSchema, vocab_dir: str) -> None:
@@ -266,4 +268,4 @@ def train_ctr_model(
                        outputs=[SAVED_MODEL, "model_card.json", "metrics.json", "history.json", "input_example.jsonl",
                                 "training_curve.png", "model_summary.txt"],
                        timings=stopwatch.timings)
-    return TrainOutcome(out, saved_model, metrics, run.info.run_id, result.best_epoch, result.history)
+    return TrainOutcome(out, saved_model, metrics, run.info.run_id, result.best_epoch, result.history, model, raw_specs)
