@@ -8,7 +8,6 @@ empty list for sequences). Unseen categories are not errors: they hash to the ta
 
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
@@ -37,6 +36,13 @@ class RequestError(ValueError):
     """A request the model cannot take; the message names the field."""
 
 
+_ACCEPTED_TYPES = {
+    tf.string: {str},
+    tf.int64: {int, float, np.int64, np.int32},
+    tf.float32: {int, float, np.float64, np.float32, np.int64, np.int32},
+}
+
+
 @dataclass(frozen=True)
 class InputSpec:
     name: str
@@ -47,36 +53,46 @@ class InputSpec:
     def missing(self):
         return {tf.string: MISSING_STRING, tf.int64: MISSING_INTEGER}.get(self.dtype, float("nan"))
 
-    def check(self, value: Any) -> Any:
-        """One scalar value as the dtype wants it (None -> missing)."""
-        if value is None:
-            return self.missing
+    def _reject(self, values: Sequence[Any]) -> None:
+        """Name the first value of the wrong type (only on the error path, so a Python scan is fine)."""
+        accepted = _ACCEPTED_TYPES[self.dtype]
+        for value in values:
+            if value is not None and type(value) not in accepted:
+                wanted = "a string" if self.dtype == tf.string else "a number"
+                raise RequestError(f"feature '{self.name}': expected {wanted}, got {type(value).__name__} {value!r}")
+
+    def values(self, values: Sequence[Any]) -> np.ndarray:
+        """Scalars as a numpy array of the dtype, None as missing; types checked per distinct type, not per value."""
+        types = set(map(type, values))
+        if not types - {type(None)} <= _ACCEPTED_TYPES[self.dtype]:
+            self._reject(values)
+        if type(None) in types:
+            values = [self.missing if value is None else value for value in values]
         if self.dtype == tf.string:
-            if isinstance(value, str):
-                return value
-            raise RequestError(f"feature '{self.name}': expected a string, got {type(value).__name__} {value!r}")
-        if isinstance(value, bool) or not isinstance(value, numbers.Number):
-            raise RequestError(f"feature '{self.name}': expected a number, got {type(value).__name__} {value!r}")
-        if self.dtype == tf.int64:
-            if isinstance(value, float) and not value.is_integer():
-                raise RequestError(f"feature '{self.name}': expected an integer, got {value!r}")
-            return int(value)
-        return float(value)
+            return np.array(values, dtype=object)
+        array = np.array(values, dtype=np.float64)
+        if self.dtype == tf.float32:
+            return array.astype(np.float32)
+        if float in types and not np.all(np.mod(array[np.isfinite(array)], 1) == 0):
+            raise RequestError(f"feature '{self.name}': expected integers, got {array[np.mod(array, 1) != 0][0]!r}")
+        return np.array(values, dtype=np.int64)
 
     def column(self, values: Sequence[Any]) -> tf.Tensor:
         """A request column as the signature's tensor; sequences padded to the longest."""
         if not self.sequence:
-            return tf.constant([self.check(v) for v in values], dtype=self.dtype)
-        rows = []
-        for value in values:
-            if value is None:
-                value = []
-            if not isinstance(value, list):
-                raise RequestError(f"feature '{self.name}': expected a list, got {type(value).__name__} {value!r}")
-            rows.append([self.check(v) for v in value])
-        width = max((len(row) for row in rows), default=0)
+            return tf.constant(self.values(values), dtype=self.dtype)
+        rows = [[] if value is None else value for value in values]
+        if not set(map(type, rows)) <= {list}:
+            bad = next(value for value in rows if not isinstance(value, list))
+            raise RequestError(f"feature '{self.name}': expected a list, got {type(bad).__name__} {bad!r}")
+        lengths = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
+        flat = self.values([value for row in rows for value in row])
+        width = int(lengths.max(initial=0))
         # a timestamp list takes its row lengths from its sequence in the graph, so one padding fits all
-        padded = [row + [self.missing] * (width - len(row)) for row in rows]
+        padded = np.full((len(rows), width), self.missing, dtype=object if self.dtype == tf.string else flat.dtype)
+        row_of = np.repeat(np.arange(len(rows)), lengths)
+        position = np.arange(flat.size) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        padded[row_of, position] = flat
         return tf.constant(padded, dtype=self.dtype, shape=[len(rows), width])
 
 
