@@ -1,12 +1,14 @@
 """A Parquet dataset: one file, a directory of files, or a glob, read as a stream of Arrow record batches.
 
-Batches are cut per row group, so their boundaries depend only on the files and `batch_rows`, never
+Paths are local or any URI pyarrow's filesystems know (gs://, s3://, hdfs://): the same code reads a
+laptop's files and a bucket, on the driver and on Dataflow workers. Batches are cut per row group, so their boundaries depend only on the files and `batch_rows`, never
 on how a runner splits the work; each batch carries its origin (file, first row), from which
 per-batch random streams are seeded.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import glob
 import hashlib
 import os
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 from typing import Iterator, Sequence
 
 import pyarrow as pa
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from features.errors import InputError
@@ -55,7 +58,8 @@ class ParquetDataset:
         """Identifies the data by file names, sizes and row counts (cheap: no full read)."""
         digest = hashlib.sha256()
         for path in self.files:
-            digest.update(f"{os.path.basename(path)}:{os.path.getsize(path)}\n".encode())
+            filesystem, inner = filesystem_of(path)
+            digest.update(f"{os.path.basename(inner)}:{filesystem.get_file_info(inner).size}\n".encode())
         digest.update(f"rows={self.num_rows}\n{self.schema.to_string(show_schema_metadata=False)}".encode())
         return digest.hexdigest()[:16]
 
@@ -63,7 +67,7 @@ class ParquetDataset:
         """Every row group of every file, in file order."""
         refs = []
         for path in self.files:
-            metadata = pq.ParquetFile(path).metadata
+            metadata = read_metadata(path)
             start = 0
             for index in range(metadata.num_row_groups):
                 refs.append(RowGroupRef(path, index, start))
@@ -71,16 +75,51 @@ class ParquetDataset:
         return refs
 
 
+def is_uri(path: str) -> bool:
+    return "://" in path
+
+
+def filesystem_of(path: str) -> tuple[pafs.FileSystem, str]:
+    """The filesystem holding `path` and the path within it (local paths stay as given)."""
+    if is_uri(path):
+        return pafs.FileSystem.from_uri(path)
+    return pafs.LocalFileSystem(), path
+
+
+def _uri(path: str, inner: str) -> str:
+    """A path found by listing, in the form of the dataset path it came from."""
+    return f"{path.split('://', 1)[0]}://{inner}" if is_uri(path) else inner
+
+
+def read_metadata(path: str) -> pq.FileMetaData:
+    filesystem, inner = filesystem_of(path)
+    return pq.read_metadata(inner, filesystem=filesystem)
+
+
+def _is_data_file(name: str) -> bool:
+    base = os.path.basename(name)
+    return base.endswith(".parquet") and not base.startswith((".", "_"))
+
+
 def _expand(path: str) -> list[str]:
-    if any(char in path for char in "*?["):
-        return sorted(p for p in glob.glob(path) if os.path.isfile(p))
-    if os.path.isdir(path):
-        return sorted(
-            os.path.join(path, name)
-            for name in os.listdir(path)
-            if name.endswith(".parquet") and not name.startswith((".", "_"))
-        )
-    if os.path.isfile(path):
+    if not is_uri(path):
+        if any(char in path for char in "*?["):
+            return sorted(p for p in glob.glob(path) if os.path.isfile(p))
+        if os.path.isdir(path):
+            return sorted(os.path.join(path, name) for name in os.listdir(path) if _is_data_file(name))
+        if os.path.isfile(path):
+            return [path]
+        raise InputError(f"{path}: no such file or directory")
+    filesystem, inner = filesystem_of(path)
+    if any(char in inner for char in "*?["):
+        base = inner[: min(inner.index(c) for c in "*?[" if c in inner)].rsplit("/", 1)[0]
+        listing = filesystem.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=True))
+        return sorted(_uri(path, i.path) for i in listing if i.is_file and fnmatch.fnmatch(i.path, inner))
+    info = filesystem.get_file_info(inner)
+    if info.type == pafs.FileType.Directory:
+        listing = filesystem.get_file_info(pafs.FileSelector(inner))
+        return sorted(_uri(path, i.path) for i in listing if i.is_file and _is_data_file(i.path))
+    if info.type == pafs.FileType.File:
         return [path]
     raise InputError(f"{path}: no such file or directory")
 
@@ -106,7 +145,7 @@ def open_dataset(path: str | os.PathLike) -> ParquetDataset:
     num_rows = 0
     for file in files:
         try:
-            metadata = pq.read_metadata(file)
+            metadata = read_metadata(file)
             file_schema = metadata.schema.to_arrow_schema().remove_metadata()
         except (pa.ArrowInvalid, OSError) as error:
             raise InputError(f"{file}: not a Parquet file ({str(error).splitlines()[0]})") from None
@@ -122,7 +161,8 @@ def read_row_group(
     ref: RowGroupRef, columns: Sequence[str] | None = None, batch_rows: int = DEFAULT_BATCH_ROWS
 ) -> Iterator[tuple[BatchOrigin, pa.RecordBatch]]:
     """The batches of one row group, each with its origin."""
-    parquet = pq.ParquetFile(ref.path)
+    filesystem, inner = filesystem_of(ref.path)
+    parquet = pq.ParquetFile(inner, filesystem=filesystem)
     first_row = ref.first_row
     name = os.path.basename(ref.path)
     for batch in parquet.iter_batches(batch_size=batch_rows, row_groups=[ref.row_group], columns=columns):

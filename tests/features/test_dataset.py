@@ -78,3 +78,16 @@ def test_hidden_and_underscore_files_are_ignored(tmp_path):
     (directory / "_SUCCESS").write_text("")
     (directory / ".part.parquet.crc").write_text("")
     assert [os.path.basename(f) for f in open_dataset(directory).files] == ["part-00000.parquet"]
+
+
+def test_uris_read_through_pyarrow_filesystems(tmp_path):
+    directory = write_parts(tmp_path / "data", parts=2)
+    by_uri = open_dataset(f"file://{directory}")
+    by_glob = open_dataset(f"file://{directory}/part-*.parquet")
+    assert by_uri.files == by_glob.files == tuple(f"file://{directory}/part-{i:05d}.parquet" for i in range(2))
+    assert by_uri.fingerprint() == open_dataset(directory).fingerprint()
+    local = [b for _, b in iter_origin_batches(open_dataset(directory), batch_rows=100)]
+    remote = [b for _, b in iter_origin_batches(by_uri, batch_rows=100)]
+    assert all(a.equals(b) for a, b in zip(local, remote)) and len(local) == len(remote)
+    with pytest.raises(InputError, match="no such file or directory"):
+        open_dataset(f"file://{tmp_path}/absent")
