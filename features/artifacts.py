@@ -1,7 +1,9 @@
 """Artifact directories: written to a temporary sibling, renamed into place at the end.
 
 A crash leaves either the previous artifact or none, never half of one (DESIGN.md section 2).
-Every artifact carries a `manifest.json` describing the stage that made it.
+Every artifact carries a `manifest.json` describing the stage that made it. On an object store
+(gs://, s3://), which has no atomic rename, the artifact is staged locally and published with its
+manifest last: an artifact without a manifest is incomplete, and readers treat it as absent.
 """
 
 from __future__ import annotations
@@ -11,10 +13,15 @@ import hashlib
 import json
 import os
 import shutil
+import tempfile
 import time
 import uuid
 from pathlib import Path
 from typing import Any, Iterator
+
+import pyarrow.fs as pafs
+
+from features.dataset import filesystem_of, is_uri
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
@@ -22,7 +29,11 @@ FORMAT_VERSION = 1
 
 @contextlib.contextmanager
 def atomic_artifact_dir(out: str | os.PathLike) -> Iterator[Path]:
-    """Yield a fresh temporary sibling of `out`; on success replace `out` with it, on error remove it."""
+    """Yield a fresh local staging directory; on success it replaces `out`, on error it is removed."""
+    if is_uri(os.fspath(out)):
+        with _staged_for_upload(os.fspath(out)) as staging:
+            yield staging
+        return
     final = Path(out)
     final.parent.mkdir(parents=True, exist_ok=True)
     staging = final.parent / f".{final.name}.tmp-{uuid.uuid4().hex[:8]}"
@@ -39,6 +50,24 @@ def atomic_artifact_dir(out: str | os.PathLike) -> Iterator[Path]:
     staging.rename(final)
     if retired is not None:
         shutil.rmtree(retired, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _staged_for_upload(out: str) -> Iterator[Path]:
+    staging = Path(tempfile.mkdtemp(prefix="featureplex-artifact-"))
+    try:
+        yield staging
+        filesystem, inner = filesystem_of(out)
+        if filesystem.get_file_info(inner).type != pafs.FileType.NotFound:
+            filesystem.delete_dir(inner)
+        filesystem.create_dir(inner)
+        files = sorted(p for p in staging.rglob("*") if p.is_file())
+        for path in sorted(files, key=lambda p: p.name == MANIFEST):  # the manifest last: it marks completion
+            target = f"{inner}/{path.relative_to(staging).as_posix()}"
+            filesystem.create_dir(target.rsplit("/", 1)[0])
+            pafs.copy_files(str(path), target, source_filesystem=pafs.LocalFileSystem(), destination_filesystem=filesystem)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def write_json(path: str | os.PathLike, payload: Any) -> None:
