@@ -7,6 +7,7 @@ Commands are loaded lazily (`featureplex --help` must not import TensorFlow or B
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import sys
 
@@ -49,6 +50,10 @@ def cli() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: maps errors to exit codes and one clear line."""
+    # Libraries log warnings to the root logger (Beam: 'apitools not found' at import); on a terminal
+    # they would stand before the one line a user needs. FEATUREPLEX_LOG_LEVEL=INFO shows them.
+    logging.basicConfig(level=os.environ.get("FEATUREPLEX_LOG_LEVEL", "ERROR").upper(),
+                        format="%(levelname)s %(name)s: %(message)s")
     try:
         cli.main(args=argv, prog_name="featureplex", standalone_mode=False)
     except InputError as error:

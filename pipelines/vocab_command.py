@@ -5,7 +5,6 @@ Flags it does not know pass through to Beam (`--direct_num_workers 2`, `--runner
 
 from __future__ import annotations
 
-import logging
 import warnings
 
 import click
@@ -32,18 +31,6 @@ def vocab_params(base: VocabParams, flags: dict) -> VocabParams:
         first = error.errors()[0]
         key = str(first["loc"][0])
         raise InputError(f"{_FLAGS.get(key, 'vocab.' + key)}: {first['msg']} (got {first.get('input')!r})") from None
-
-
-def _import_pipeline():
-    """Beam's import logs an 'apitools not found' warning to the root logger: noise before any error line."""
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)
-    try:
-        from pipelines.vocab_pipeline import build_vocabulary
-    finally:
-        root.setLevel(level)
-    return build_vocabulary
 
 
 def summary(layout: Layout) -> Table:
@@ -75,7 +62,7 @@ def vocab(ctx: click.Context, data, config_path, label, out, mode, dimension, bu
     path = data or config.dataset
     if path is None:
         raise InputError("DATA: give a Parquet file, directory or glob (or `dataset:` in the config)")
-    build_vocabulary = _import_pipeline()
+    from pipelines.vocab_pipeline import build_vocabulary
     console = Console(stderr=True)
     with warnings.catch_warnings(record=True) as caught, console.status(f"counting values in {path}"):
         warnings.simplefilter("always", EmptyVocabularyWarning)
