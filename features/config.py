@@ -57,6 +57,20 @@ class RankParams(StrictModel):
     hash_buckets: int = Field(65_536, ge=2)
     batch_rows: int = Field(65_536, ge=1)
     seed: int = 0
+    id_like_ratio: float = Field(0.5, gt=0, le=1, description="categorical with distinct values >= this share of rows is ID-like")
+    significance_z: float = Field(3.0, ge=0, description="informative alone: score > z * std of the shuffled-label MI")
+    pair_cardinality_cap: int = Field(1024, ge=2, description="features with more cells stay out of the interaction pool")
+    redundancy_threshold: float = Field(0.5, gt=0, le=1, description="MI(a;b)/min(H(a),H(b)) from which a pair is redundant")
+    max_selected: int = Field(50, ge=1, description="most features the greedy selection recommends")
+    near_constant_share: float = Field(0.99, gt=0, le=1)
+    missing_rate_threshold: float = Field(0.5, gt=0, le=1)
+    leakage_threshold: float = Field(0.5, gt=0, le=1, description="MI/H(label) from which a feature is flagged as leakage")
+    rare_count: int = Field(5, ge=1, description="a value seen fewer times than this is rare")
+    rare_share_threshold: float = Field(0.5, gt=0, le=1)
+    drift_window: float = Field(0.1, gt=0, le=0.5, description="share of the time range in each drift window")
+    drift_cells: int = Field(32, ge=1, description="most frequent values kept apart when measuring drift")
+    drift_threshold: float = Field(0.05, gt=0, le=1, description="Jensen-Shannon divergence (base 2) flagged as drift")
+    drift_min_rows: int = Field(100, ge=1, description="rows each window needs for a drift estimate")
 
 
 class VocabParams(StrictModel):

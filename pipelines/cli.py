@@ -25,6 +25,8 @@ COMMANDS = {
     "predict": "pipelines.predict_command:predict",
     "register": "pipelines.register_command:register",
     "vocab": "pipelines.vocab_command:vocab",
+    "rank": "pipelines.rank_command:rank",
+    "profile": "pipelines.profile_command:profile",
 }
 
 

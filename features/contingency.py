@@ -1,0 +1,326 @@
+"""Contingency counts: per feature, a table key -> (n, w_1, ..., w_W), merged by adding counts.
+
+The one count machinery of the rank and profile stages. For ranking, the weights are the label `pos`
+and R shuffled copies of it `pos_1..pos_R`, so one table gives, per key, the rows n, the positives and
+the positives under each shuffle: everything MI and its chance baseline need (features.information).
+
+Keys (`KeyRule.keys`):
+- categorical: the value itself (string or Int64); null is the missing key.
+- numeric float: the log-bucket sketch key of features.numeric_sketch; NaN and null are missing.
+- numeric integer: the value itself, exact.
+
+Cardinality cap: a table with more than `cap` distinct non-missing keys is coarsened, categorical keys
+hashed into `hash_buckets` buckets with a seeded polars hash (identical across processes, unlike
+Python's hash()), integer numeric keys turned into sketch keys. Coarsening is a function of the key, so
+a merge coarsens whichever side is still exact and the final table is coarse exactly when the global
+distinct count exceeds the cap, whatever order partial tables merge in. Tables are sorted by key when
+a result is taken, so results do not depend on how a runner split the work.
+
+Example::
+
+    acc = FeatureCountsAccumulator(CountPlan(rules, label="label", shuffles=8, seed=0))
+    for origin, batch in iter_origin_batches(dataset, columns, 65536):
+        acc.add_batch(origin, batch)
+    counts = acc.result()            # FeatureCounts: rows, tables[name] -> KeyedCounts
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from features.dataset import BatchOrigin
+from features.numeric_sketch import equal_frequency_bins, log_bucket_keys
+
+HASH_SEED = 0x5EED_F00D
+# pending per-batch tables are merged once they hold this many rows in all, which bounds memory
+# without re-sorting a large table after every batch
+COMPACT_ROWS = 1 << 20
+
+
+class KeyMode(str, Enum):
+    EXACT = "exact"
+    HASHED = "hashed"
+    LOG_BUCKET = "log_bucket"
+
+
+@dataclass(frozen=True)
+class KeyRule:
+    """How one feature's values become keys, and how its keys are coarsened past the cap."""
+
+    name: str
+    kind: str  # "categorical" or "numeric"
+    integer: bool  # numeric stored as integers: exact keys until the cap
+    cap: int
+    hash_buckets: int
+
+    @property
+    def initial_mode(self) -> KeyMode:
+        if self.kind == "numeric" and not self.integer:
+            return KeyMode.LOG_BUCKET
+        return KeyMode.EXACT
+
+    @property
+    def coarse_mode(self) -> KeyMode:
+        return KeyMode.HASHED if self.kind == "categorical" else KeyMode.LOG_BUCKET
+
+    def keys(self, column: pa.Array | pa.ChunkedArray) -> pl.Series:
+        """Key of every row in the initial mode; null for missing."""
+        if pa.types.is_dictionary(column.type):
+            column = column.cast(column.type.value_type)
+        if self.initial_mode == KeyMode.LOG_BUCKET:
+            values = pc.fill_null(pc.cast(column, pa.float64()), float("nan"))
+            return log_bucket_keys(values.to_numpy(zero_copy_only=False))
+        if pa.types.is_integer(column.type) or pa.types.is_boolean(column.type):
+            column = pc.cast(column, pa.int64())
+        return pl.Series("key", column)
+
+    def coarsen(self, keys: pl.Series) -> pl.Series:
+        """Exact keys -> coarse keys (hash buckets, or sketch keys for integers); missing stays missing."""
+        if self.coarse_mode == KeyMode.LOG_BUCKET:
+            return log_bucket_keys(keys.cast(pl.Float64).fill_null(float("nan")).to_numpy())
+        bucket = (keys.hash(HASH_SEED) % self.hash_buckets).cast(pl.Int64)
+        return pl.select(pl.when(keys.is_null()).then(None).otherwise(bucket).alias("key")).to_series()
+
+
+def regroup(frame: pl.DataFrame) -> pl.DataFrame:
+    """Add up the counts of equal keys."""
+    return frame.group_by("key").agg(pl.all().sum())
+
+
+def count_rows(keys: pl.Series, weights: dict[str, np.ndarray]) -> pl.DataFrame:
+    """Per distinct key: n = rows, and the sum of each weight column over those rows."""
+    frame = pl.DataFrame([keys.alias("key"), *(pl.Series(name, values) for name, values in weights.items())])
+    return frame.group_by("key").agg(
+        pl.len().cast(pl.Int64).alias("n"), *(pl.col(name).sum().cast(pl.Int64) for name in weights)
+    )
+
+
+@dataclass
+class KeyedCounts:
+    """One feature's table: key (nullable: null = missing) and Int64 columns n, w_1..w_W."""
+
+    mode: KeyMode
+    frame: pl.DataFrame
+
+    def sorted(self) -> KeyedCounts:
+        return KeyedCounts(self.mode, self.frame.sort("key", nulls_last=True))
+
+    @property
+    def distinct(self) -> int:
+        """Distinct non-missing keys."""
+        return self.frame.height - int(self.frame["key"].null_count())
+
+
+def merge_counts(parts: list[KeyedCounts], rule: KeyRule) -> KeyedCounts:
+    """Sum tables of one feature, coarsening every part if any is coarse or the union passes the cap."""
+    coarse = any(part.mode == rule.coarse_mode != rule.initial_mode for part in parts)
+    frames = [
+        part.frame.with_columns(rule.coarsen(part.frame["key"])) if coarse and part.mode != rule.coarse_mode else part.frame
+        for part in parts
+    ]
+    merged = regroup(pl.concat(frames))
+    mode = rule.coarse_mode if coarse else rule.initial_mode
+    if mode == KeyMode.EXACT and merged.height - merged["key"].null_count() > rule.cap:
+        merged = regroup(merged.with_columns(rule.coarsen(merged["key"])))
+        mode = rule.coarse_mode
+    return KeyedCounts(mode, merged)
+
+
+def label_weights(labels: np.ndarray, origin: BatchOrigin, shuffles: int, seed: int) -> dict[str, np.ndarray]:
+    """`pos` = the label, `pos_r` = the r-th shuffle of it within the batch.
+
+    One generator per batch, seeded from the batch's identity, shared by all features: the shuffles do
+    not depend on which worker reads the batch, and every feature sees the same shuffled labels.
+    """
+    rng = np.random.default_rng(origin.seed(seed))
+    weights = {"pos": labels}
+    for r in range(1, shuffles + 1):
+        weights[f"pos_{r}"] = rng.permutation(labels)
+    return weights
+
+
+def label_array(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """0/1 labels as uint8 (validated beforehand by features.schema.check_label_values)."""
+    return pc.cast(column, pa.uint8()).to_numpy(zero_copy_only=False)
+
+
+def time_values(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Timestamps (or dates, or integers) as int64 ticks, nulls as int64 minimum."""
+    if pa.types.is_date32(column.type):
+        column = pc.cast(column, pa.int32())
+    return pc.fill_null(pc.cast(column, pa.int64()), np.iinfo(np.int64).min).to_numpy(zero_copy_only=False)
+
+
+@dataclass(frozen=True)
+class CountPlan:
+    """What pass 1 counts: the features, the label (None: rows only, as for profiling) and its shuffles."""
+
+    rules: tuple[KeyRule, ...]
+    label: str | None
+    shuffles: int = 0
+    seed: int = 0
+    timestamp: str | None = None
+
+    @property
+    def weight_names(self) -> tuple[str, ...]:
+        if self.label is None:
+            return ()
+        return ("pos", *(f"pos_{r}" for r in range(1, self.shuffles + 1)))
+
+    def columns(self) -> list[str]:
+        head = [name for name in (self.label, self.timestamp) if name]
+        return head + [rule.name for rule in self.rules]
+
+
+@dataclass(frozen=True)
+class FeatureCounts:
+    """Pass-1 result: rows, label totals (pos, pos_1..pos_R), per-feature sorted tables, time range."""
+
+    rows: int
+    weight_totals: dict[str, int]
+    tables: dict[str, KeyedCounts]
+    time_range: tuple[int, int] | None
+
+
+@dataclass
+class FeatureCountsAccumulator:
+    """add_batch / merge / result over record batches; picklable, so a Beam CombineFn can carry it."""
+
+    plan: CountPlan
+    rows: int = 0
+    weight_totals: dict[str, int] = field(default_factory=dict)
+    pending: dict[str, list[KeyedCounts]] = field(default_factory=dict)
+    time_min: int | None = None
+    time_max: int | None = None
+
+    def add_batch(self, origin: BatchOrigin, batch: pa.RecordBatch) -> FeatureCountsAccumulator:
+        plan = self.plan
+        weights = {}
+        if plan.label is not None:
+            weights = label_weights(label_array(batch.column(plan.label)), origin, plan.shuffles, plan.seed)
+        for name, values in weights.items():
+            self.weight_totals[name] = self.weight_totals.get(name, 0) + int(values.sum(dtype=np.int64))
+        if plan.timestamp is not None:
+            self._add_times(time_values(batch.column(plan.timestamp)))
+        for rule in plan.rules:
+            table = KeyedCounts(rule.initial_mode, count_rows(rule.keys(batch.column(rule.name)), weights))
+            self.pending.setdefault(rule.name, []).append(table)
+        self.rows += batch.num_rows
+        if sum(part.frame.height for parts in self.pending.values() for part in parts) > COMPACT_ROWS:
+            self.compact()
+        return self
+
+    def _add_times(self, ticks: np.ndarray) -> None:
+        present = ticks[ticks != np.iinfo(np.int64).min]
+        if present.size:
+            low, high = int(present.min()), int(present.max())
+            self.time_min = low if self.time_min is None else min(self.time_min, low)
+            self.time_max = high if self.time_max is None else max(self.time_max, high)
+
+    def compact(self) -> FeatureCountsAccumulator:
+        """Merge each feature's pending tables into one."""
+        for rule in self.plan.rules:
+            parts = self.pending.get(rule.name, [])
+            if len(parts) > 1:
+                self.pending[rule.name] = [merge_counts(parts, rule)]
+        return self
+
+    def merge(self, others: list[FeatureCountsAccumulator]) -> FeatureCountsAccumulator:
+        for other in others:
+            self.rows += other.rows
+            for name, total in other.weight_totals.items():
+                self.weight_totals[name] = self.weight_totals.get(name, 0) + total
+            for name, parts in other.pending.items():
+                self.pending.setdefault(name, []).extend(parts)
+            if other.time_min is not None:
+                self._add_times(np.array([other.time_min, other.time_max], dtype=np.int64))
+        return self.compact()
+
+    def result(self) -> FeatureCounts:
+        self.compact()
+        tables = {}
+        for rule in self.plan.rules:
+            parts = self.pending.get(rule.name)
+            if parts:
+                tables[rule.name] = merge_counts(parts, rule).sorted()
+            else:
+                empty = count_rows(pl.Series("key", [], dtype=pl.Int64), {w: np.zeros(0, np.uint8) for w in self.plan.weight_names})
+                tables[rule.name] = KeyedCounts(rule.initial_mode, empty)
+        totals = {name: self.weight_totals.get(name, 0) for name in self.plan.weight_names}
+        time_range = None if self.time_min is None else (self.time_min, self.time_max)
+        return FeatureCounts(self.rows, totals, tables, time_range)
+
+
+@dataclass(frozen=True)
+class Codebook:
+    """A feature's scored cells after pass 1: key -> code, with the missing code last.
+
+    Categorical (exact or hashed) keys each get a code, listed in `keys` / `codes`; a key not listed
+    gets `other_code` (a folded codebook keeps only the most frequent keys). Numeric keys are grouped
+    into equal-frequency bins, and `keys` holds only each bin's smallest key: a numeric key's code is
+    the last bin starting at or below it. Pass 2 encodes rows with it, so pair tables and drift windows
+    use exactly the cells the feature was scored on, and the codebook stays small to ship to workers.
+    """
+
+    rule: KeyRule
+    mode: KeyMode
+    keys: pl.Series
+    codes: np.ndarray
+    size: int
+    other_code: int | None = None
+
+    @property
+    def missing_code(self) -> int:
+        return self.size - 1
+
+    def codes_of_keys(self, keys: pl.Series) -> np.ndarray:
+        """Code of each key (already in this codebook's mode); null keys get the missing code."""
+        missing = keys.is_null().to_numpy()
+        if self.rule.kind == "numeric":
+            bounds = self.keys.to_numpy()
+            values = keys.fill_null(0).to_numpy()
+            codes = np.maximum(np.searchsorted(bounds, values, side="right") - 1, 0)
+        else:
+            default = self.missing_code if self.other_code is None else self.other_code
+            codes = keys.replace_strict(self.keys, pl.Series(self.codes), default=default, return_dtype=pl.Int64).to_numpy()
+        return np.where(missing, self.missing_code, codes).astype(np.int64)
+
+    def encode(self, column: pa.Array | pa.ChunkedArray) -> np.ndarray:
+        """Code of every row (int64); missing rows get the missing code."""
+        keys = self.rule.keys(column)
+        if self.mode != self.rule.initial_mode:
+            keys = self.rule.coarsen(keys)
+        return self.codes_of_keys(keys)
+
+    def cell_counts(self, table: KeyedCounts) -> np.ndarray:
+        """(size, columns) int64 matrix: the table's count columns summed per code."""
+        cells = self.codes_of_keys(table.frame["key"])
+        counts = table.frame.drop("key").to_numpy().astype(np.int64)
+        out = np.zeros((self.size, counts.shape[1]), dtype=np.int64)
+        np.add.at(out, cells, counts)
+        return out
+
+    def folded(self, cell_rows: np.ndarray, limit: int) -> Codebook:
+        """A categorical codebook keeping the `limit` cells with the most rows (ties: lower code), then
+        one "other" cell and the missing cell; numeric codebooks are already small and stay as they are."""
+        if self.rule.kind == "numeric":
+            return self
+        present = np.asarray(cell_rows[: self.missing_code])
+        kept = np.sort(np.lexsort((np.arange(present.size), -present))[:limit])
+        return Codebook(self.rule, self.mode, self.keys.gather(kept), np.arange(kept.size), kept.size + 2, kept.size)
+
+
+def build_codebook(rule: KeyRule, table: KeyedCounts, numeric_bins: int) -> Codebook:
+    """Codes for a sorted pass-1 table: one per key, or equal-frequency bins for numeric features."""
+    present = table.frame.filter(pl.col("key").is_not_null())
+    if rule.kind == "numeric":
+        bins = equal_frequency_bins(present["n"].to_numpy(), numeric_bins)
+        starts = np.flatnonzero(np.diff(bins, prepend=-1)) if bins.size else np.zeros(0, dtype=np.int64)
+        return Codebook(rule, table.mode, present["key"].gather(starts), np.arange(starts.size), starts.size + 1)
+    return Codebook(rule, table.mode, present["key"], np.arange(present.height), present.height + 1)

@@ -1,0 +1,186 @@
+"""Feature pairs: joint cell tables (pass 2), interaction gain and redundancy.
+
+For a pair (a, b) of pool features with codebooks of sizes s_a, s_b, each row's joint cell is
+
+    joint = code_a * s_b + code_b          (exact: no string concatenation, no collisions)
+
+counted with the same (n, pos, pos_1..pos_R) machinery as single features. From one joint table:
+
+    pair_score       = MI(a,b; Y) - mean_r MI(a,b; Y_r)     (the pair's corrected MI)
+    interaction_gain = pair_score - corrected_mi(a) - corrected_mi(b)
+                       (chance-corrected throughout, so large joint tables do not look informative)
+    MI(a; b)         = from the joint n and its marginals;  redundancy = MI(a; b) / min(H(a), H(b))
+
+A pair such as XOR has scores ~0 alone and a large gain; a near-copy has redundancy ~1.
+
+The pool: features informative alone (corrected_mi > significance_z * chance_mi_std) come first, best
+corrected MI first; the remaining of the K slots go to the other pairable features with the fewest cells. A feature
+useless alone can only matter through an interaction, and among those the low-cardinality ones are both
+the classic case (XOR-like crosses) and the ones whose pair tables are estimable, so they are screened
+instead of whichever noise feature happened to score highest by chance. Not pairable: ID-like, constant,
+leakage, and features with more than `pair_cardinality_cap` cells.
+
+Example::
+
+    pool = interaction_pool(scored, k=20, pair_cardinality_cap=1024, significance_z=3.0, excluded={"leak"})
+    plan = PairPlan({f: scored[f].codebook for f in pool}, all_pairs(pool), "label", 8, 0)
+    acc = PairCountsAccumulator(plan); acc.add_batch(origin, batch); tables = acc.result()
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from itertools import combinations
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from features.contingency import COMPACT_ROWS, Codebook, count_rows, label_array, label_weights, regroup
+from features.dataset import BatchOrigin
+from features.information import entropy, label_information, pair_mutual_information
+from features.ranking import ScoredFeature
+
+INTERACTION_SCHEMA = {
+    "feature_a": pl.String,
+    "feature_b": pl.String,
+    "rank": pl.Int64,
+    "interaction_gain": pl.Float64,
+    "pair_score": pl.Float64,
+    "pair_mi": pl.Float64,
+    "pair_chance_mi": pl.Float64,
+    "corrected_mi_a": pl.Float64,
+    "corrected_mi_b": pl.Float64,
+    "cells": pl.Int64,
+}
+REDUNDANCY_SCHEMA = {
+    "feature_a": pl.String,
+    "feature_b": pl.String,
+    "mutual_information": pl.Float64,
+    "redundancy": pl.Float64,
+    "redundant": pl.Boolean,
+}
+
+
+def is_significant(feature: ScoredFeature, significance_z: float) -> bool:
+    """Informative alone: the score clears the spread of the shuffled-label MI by z standard deviations."""
+    return feature.corrected_mi > significance_z * feature.information.chance_mi_std
+
+
+def interaction_pool(
+    scored: dict[str, ScoredFeature], k: int, pair_cardinality_cap: int, significance_z: float, excluded: set[str]
+) -> list[str]:
+    """Up to k pairable features: informative ones by score, then the rest by fewest cells (module docstring)."""
+    pairable = [
+        feature for feature in scored.values()
+        if feature.name not in excluded and not feature.id_like and feature.cardinality > 1
+        and feature.codebook.size - 1 <= pair_cardinality_cap
+    ]
+    informative = sorted((f for f in pairable if is_significant(f, significance_z)), key=lambda f: (-f.corrected_mi, f.name))
+    others = sorted((f for f in pairable if not is_significant(f, significance_z)), key=lambda f: (f.codebook.size, f.name))
+    return [feature.name for feature in (informative + others)[:k]]
+
+
+def all_pairs(pool: list[str]) -> tuple[tuple[str, str], ...]:
+    return tuple(combinations(pool, 2))
+
+
+@dataclass(frozen=True)
+class PairPlan:
+    """What pass 2 counts for interactions: the pool's codebooks, the pairs, the label and its shuffles."""
+
+    codebooks: dict[str, Codebook]
+    pairs: tuple[tuple[str, str], ...]
+    label: str
+    shuffles: int
+    seed: int
+
+
+@dataclass
+class PairCountsAccumulator:
+    """add_batch / merge / result of joint cell tables; the shuffles are those of pass 1 (same seeds)."""
+
+    plan: PairPlan
+    pending: dict[tuple[str, str], list[pl.DataFrame]] = field(default_factory=dict)
+    pending_rows: int = 0
+
+    def add_batch(self, origin: BatchOrigin, batch: pa.RecordBatch) -> PairCountsAccumulator:
+        plan = self.plan
+        if not plan.pairs:
+            return self
+        weights = label_weights(label_array(batch.column(plan.label)), origin, plan.shuffles, plan.seed)
+        codes = {name: book.encode(batch.column(name)) for name, book in plan.codebooks.items()}
+        for first, second in plan.pairs:
+            joint = codes[first] * plan.codebooks[second].size + codes[second]
+            table = count_rows(pl.Series("key", joint), weights)
+            self.pending.setdefault((first, second), []).append(table)
+            self.pending_rows += table.height
+        if self.pending_rows > COMPACT_ROWS:
+            self.compact()
+        return self
+
+    def compact(self) -> PairCountsAccumulator:
+        for pair, parts in self.pending.items():
+            if len(parts) > 1:
+                self.pending[pair] = [regroup(pl.concat(parts))]
+        self.pending_rows = sum(parts[0].height for parts in self.pending.values())
+        return self
+
+    def merge(self, others: list[PairCountsAccumulator]) -> PairCountsAccumulator:
+        for other in others:
+            for pair, parts in other.pending.items():
+                self.pending.setdefault(pair, []).extend(parts)
+        return self.compact()
+
+    def result(self) -> dict[tuple[str, str], pl.DataFrame]:
+        """Joint table per pair, sorted by joint cell."""
+        self.compact()
+        return {pair: self.pending[pair][0].sort("key") for pair in self.plan.pairs if pair in self.pending}
+
+
+@dataclass(frozen=True)
+class PairStatistics:
+    interaction: dict
+    redundancy: dict
+
+
+def pair_statistics(
+    pair: tuple[str, str], table: pl.DataFrame, scored: dict[str, ScoredFeature], redundancy_threshold: float
+) -> PairStatistics:
+    """Interaction gain and redundancy of one pair from its joint table (module docstring)."""
+    first, second = pair
+    size_b = scored[second].codebook.size
+    cells = table.drop("key").to_numpy().astype(np.int64)
+    joint = table["key"].to_numpy()
+    info = label_information(cells)
+    n = cells[:, 0]
+    marginal_a = np.bincount(joint // size_b, weights=n, minlength=scored[first].codebook.size)
+    marginal_b = np.bincount(joint % size_b, weights=n, minlength=size_b)
+    mutual = pair_mutual_information(n, marginal_a, marginal_b)
+    smaller = min(entropy(marginal_a), entropy(marginal_b))
+    redundancy = mutual / smaller if smaller > 0 else 0.0
+    score_a, score_b = scored[first].corrected_mi, scored[second].corrected_mi
+    return PairStatistics(
+        {
+            "feature_a": first, "feature_b": second, "interaction_gain": info.corrected_mi - score_a - score_b,
+            "pair_score": info.corrected_mi, "pair_mi": info.mi, "pair_chance_mi": info.chance_mi,
+            "corrected_mi_a": score_a, "corrected_mi_b": score_b, "cells": int(table.height),
+        },
+        {
+            "feature_a": first, "feature_b": second, "mutual_information": mutual,
+            "redundancy": redundancy, "redundant": redundancy >= redundancy_threshold,
+        },
+    )
+
+
+def pair_frames(
+    tables: dict[tuple[str, str], pl.DataFrame], scored: dict[str, ScoredFeature], redundancy_threshold: float
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """interactions (by gain, descending, ties by names) and redundancy (by redundancy) frames."""
+    stats = [pair_statistics(pair, tables[pair], scored, redundancy_threshold) for pair in sorted(tables)]
+    interactions = pl.DataFrame([s.interaction for s in stats], schema={k: v for k, v in INTERACTION_SCHEMA.items() if k != "rank"})
+    interactions = interactions.sort(["interaction_gain", "feature_a", "feature_b"], descending=[True, False, False])
+    interactions = interactions.with_columns(pl.int_range(1, interactions.height + 1, dtype=pl.Int64).alias("rank"))
+    redundancy = pl.DataFrame([s.redundancy for s in stats], schema=REDUNDANCY_SCHEMA)
+    redundancy = redundancy.sort(["redundancy", "feature_a", "feature_b"], descending=[True, False, False])
+    return interactions.select(list(INTERACTION_SCHEMA)), redundancy

@@ -1,0 +1,22 @@
+"""Pair tables find XOR (useless alone, strong together) and the near-copy (redundant)."""
+
+from features.interactions import PairCountsAccumulator, PairPlan, all_pairs, interaction_pool, pair_frames
+from tests.features.rank_fixtures import impressions, pass_one, run_accumulator
+
+
+def test_xor_gain_and_copy_redundancy():
+    table = impressions()
+    _, scored = pass_one(table)
+    pool = interaction_pool(scored, k=6, pair_cardinality_cap=100, significance_z=3.0, excluded={"leak"})
+    # informative features first; the remaining slots go to the smallest uninformative ones (xor_a, xor_b)
+    assert pool[:3] == sorted(pool[:3], key=lambda f: -scored[f].corrected_mi)
+    assert {"xor_a", "xor_b", "signal", "signal_copy"} <= set(pool)
+    assert "row_id" not in pool and "constant" not in pool and "leak" not in pool
+    plan = PairPlan({f: scored[f].codebook for f in pool}, all_pairs(pool), "label", 8, 0)
+    tables = run_accumulator(PairCountsAccumulator(plan), table)
+    interactions, redundancy = pair_frames(tables, scored, redundancy_threshold=0.5)
+    top = interactions.row(0, named=True)
+    assert {top["feature_a"], top["feature_b"]} == {"xor_a", "xor_b"} and top["interaction_gain"] > 0.01
+    most = redundancy.row(0, named=True)
+    assert {most["feature_a"], most["feature_b"]} == {"signal", "signal_copy"} and most["redundant"]
+    assert redundancy["redundant"].sum() == 1
