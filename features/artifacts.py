@@ -36,6 +36,8 @@ def atomic_artifact_dir(out: str | os.PathLike) -> Iterator[Path]:
         return
     final = Path(out)
     final.parent.mkdir(parents=True, exist_ok=True)
+    for stale in (*final.parent.glob(f".{final.name}.tmp-*"), *final.parent.glob(f".{final.name}.old-*")):
+        shutil.rmtree(stale, ignore_errors=True)  # left by a writer that was killed: never a whole artifact
     staging = final.parent / f".{final.name}.tmp-{uuid.uuid4().hex[:8]}"
     staging.mkdir()
     try:

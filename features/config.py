@@ -103,6 +103,16 @@ class TrainParams(StrictModel):
     seed: int = 0
 
 
+class RunParams(StrictModel):
+    """Parameters of `featureplex run` (the end-to-end flow)."""
+
+    out: str = "featureplex-run"
+    features: list[str] | None = Field(None, description="train on exactly these; default: chosen from the rank stage")
+    interaction_gain: float = Field(0.005, ge=0, description="pairs with this interaction gain (nats) join the selection")
+    register_name: str | None = Field("featureplex-ctr", description="registered model name; null: do not register")
+    alias: str = "champion"
+
+
 class FeatureplexConfig(StrictModel):
     """A whole config file. Every section is optional; defaults apply."""
 
@@ -114,6 +124,7 @@ class FeatureplexConfig(StrictModel):
     rank: RankParams = Field(default_factory=RankParams)
     vocab: VocabParams = Field(default_factory=VocabParams)
     train: TrainParams = Field(default_factory=TrainParams)
+    run: RunParams = Field(default_factory=RunParams)
 
 
 def _error_line(source: str, error: ValidationError) -> str:

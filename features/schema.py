@@ -65,9 +65,9 @@ class DatasetSchema:
         return [spec.timestamps for spec in self.features if spec.timestamps]
 
     def columns(self) -> list[str]:
-        """Every column a stage reads: label, timestamp, features and sequence timestamps."""
-        extra = [self.label] + ([self.timestamp] if self.timestamp else [])
-        return extra + self.names() + self.sequence_timestamps
+        """Every column a stage reads: label, timestamp, user, features and sequence timestamps (once each)."""
+        extra = [self.label, self.timestamp, self.user]
+        return list(dict.fromkeys([name for name in extra if name] + self.names() + self.sequence_timestamps))
 
 
 def _is_key_type(arrow_type: pa.DataType) -> bool:

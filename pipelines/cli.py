@@ -25,6 +25,7 @@ COMMANDS = {
     "predict": "pipelines.predict_command:predict",
     "register": "pipelines.register_command:register",
     "vocab": "pipelines.vocab_command:vocab",
+    "run": "pipelines.run_command:run",
     "rank": "pipelines.rank_command:rank",
     "profile": "pipelines.profile_command:profile",
 }

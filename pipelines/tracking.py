@@ -44,6 +44,7 @@ def tracked_run(run_name: str, *, tags: Mapping[str, str] | None = None, nested:
     ended even on error with its status."""
     import mlflow
 
+    nested = nested or mlflow.active_run() is not None  # inside `featureplex run`, every stage is a child run
     if not nested:
         configure_tracking()
         mlflow.set_experiment(experiment or os.environ.get("FEATUREPLEX_EXPERIMENT", DEFAULT_EXPERIMENT))

@@ -36,3 +36,11 @@ def test_uri_artifact_is_published_with_the_manifest_last(tmp_path):
         with atomic_artifact_dir(out) as staging:
             raise RuntimeError("crash before publishing")
     assert (published / MANIFEST).exists()
+
+
+def test_staging_left_by_a_killed_writer_is_cleared(tmp_path):
+    (tmp_path / ".artifact.tmp-deadbeef").mkdir()
+    (tmp_path / ".artifact.tmp-deadbeef" / "half.txt").write_text("half")
+    with atomic_artifact_dir(tmp_path / "artifact") as staging:
+        (staging / "whole.txt").write_text("whole")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["artifact"]

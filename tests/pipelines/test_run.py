@@ -1,0 +1,82 @@
+"""`featureplex run` end to end: stages, caching, MLflow parent and child runs, registration, and a kill."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from pipelines.synth import generate_synthetic
+from tests.conftest import REPO
+
+CONFIG = """dataset: {data}
+user: user_id
+vocab: {{dimension: 8}}
+train: {{model: dnn, epochs: 1, batch_size: 512}}
+run: {{out: {out}, register_name: run_test}}
+"""
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("run-data")
+    generate_synthetic(root / "data", rows=8_000, seed=2, row_group_rows=2_000)
+    return root / "data"
+
+
+def write_config(tmp_path, data):
+    path = tmp_path / "config.yaml"
+    path.write_text(CONFIG.format(data=data, out=tmp_path / "out"))
+    return path
+
+
+def test_run_tracks_every_stage_and_skips_current_ones(cli, data, tmp_path):
+    config = write_config(tmp_path, data)
+    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow.db"}
+    first = cli("run", config, env=env)
+    assert first.returncode == 0, first.stderr
+    for stage in ("profile", "rank", "vocab", "train"):
+        assert f"{stage}: done" in first.stderr
+    assert "models:/run_test@champion" in first.stdout
+    kept = json.loads((tmp_path / "out" / "selected_features.json").read_text())
+    assert "leak_label" not in kept and "noise_row_id" not in kept
+    assert {"xor_a", "xor_b", "history_item_ids"} <= set(kept)
+
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    parent = client.search_runs(client.get_experiment_by_name("featureplex").experiment_id,
+                                "tags.`featureplex.stage` = 'run'")[0]
+    children = client.search_runs([parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    assert {run.data.tags["featureplex.stage"] for run in children} == {"profile", "rank", "vocab", "train"}
+    assert "final_val_auc" in parent.data.metrics
+
+    second = cli("run", config, env=env)
+    assert second.returncode == 0, second.stderr
+    for stage in ("profile", "rank", "vocab", "train", "register"):
+        assert f"{stage}: current, skipped" in second.stderr
+
+
+def test_a_killed_run_completes_when_run_again(cli, data, tmp_path):
+    config = write_config(tmp_path, data)
+    env = {**os.environ, "PYTHONPATH": str(REPO), "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow.db"}
+    process = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "run", str(config)], cwd=REPO, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    pending = tmp_path / "out" / "train" / ".featureplex-key.pending"
+    deadline = time.monotonic() + 600
+    while not pending.exists():
+        assert process.poll() is None and time.monotonic() < deadline
+        time.sleep(0.2)
+    time.sleep(3)  # into training
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (tmp_path / "out" / "train" / "saved_model").exists()
+
+    again = cli("run", config, env={"MLFLOW_TRACKING_URI": env["MLFLOW_TRACKING_URI"]})
+    assert again.returncode == 0, again.stderr
+    assert "rank: current, skipped" in again.stderr and "train: done" in again.stderr
+    leftovers = [p for p in (tmp_path / "out").rglob(".*") if ".tmp" in p.name or ".old-" in p.name]
+    assert leftovers == []
+    assert (tmp_path / "out" / "train" / "saved_model" / "saved_model.pb").exists()
