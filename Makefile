@@ -16,8 +16,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: venv
-	$(BIN)/featureplex synth --rows $(DEMO_ROWS) --seed 0 --out $(DEMO)/data
-	$(BIN)/featureplex schema $(DEMO)/data --write-config $(DEMO)/config.yaml
+	$(BIN)/featureplex demo --out $(DEMO) --rows $(DEMO_ROWS)
 
 test: venv
 	$(BIN)/python -m pytest

@@ -26,6 +26,8 @@ COMMANDS = {
     "register": "pipelines.register_command:register",
     "vocab": "pipelines.vocab_command:vocab",
     "run": "pipelines.run_command:run",
+    "demo": "pipelines.demo_command:demo",
+    "ui": "pipelines.ui_command:ui",
     "rank": "pipelines.rank_command:rank",
     "profile": "pipelines.profile_command:profile",
 }
