@@ -13,12 +13,9 @@ import base64
 import html
 import io
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen before pyplot loads)
-import numpy as np  # noqa: E402
-import polars as pl  # noqa: E402
+import numpy as np
+import polars as pl
+from matplotlib.figure import Figure  # not pyplot: a library must not change the caller's backend
 
 BAR_FEATURES = 40
 TABLE_ROWS = 40
@@ -34,7 +31,6 @@ img { max-width: 100%; }
 def _png(figure) -> str:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight", metadata={"Software": None})
-    plt.close(figure)
     return f'<img alt="plot" src="data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()}">'
 
 
@@ -44,7 +40,8 @@ def ranking_chart(ranking: pl.DataFrame) -> str:
     names = top["feature"].to_list()[::-1]
     mi = top["mi"].to_numpy()[::-1]
     chance = np.minimum(top["chance_mi"].to_numpy()[::-1], mi)
-    figure, axis = plt.subplots(figsize=(9, 0.28 * len(names) + 1.2))
+    figure = Figure(figsize=(9, 0.28 * len(names) + 1.2))
+    axis = figure.subplots()
     positions = np.arange(len(names))
     axis.barh(positions, mi, color="#4c78a8", label="MI with the label")
     axis.barh(positions, chance, color="#bbbbbb", hatch="///", edgecolor="#888888", label="chance baseline (shuffled labels)")
@@ -65,7 +62,8 @@ def interaction_heatmap(interactions: pl.DataFrame, pool: list[str]) -> str:
     for first, second, gain in interactions.select("feature_a", "feature_b", "interaction_gain").iter_rows():
         matrix[index[first], index[second]] = matrix[index[second], index[first]] = gain
     bound = float(np.nanmax(np.abs(matrix))) or 1.0
-    figure, axis = plt.subplots(figsize=(0.35 * len(pool) + 3, 0.35 * len(pool) + 2))
+    figure = Figure(figsize=(0.35 * len(pool) + 3, 0.35 * len(pool) + 2))
+    axis = figure.subplots()
     image = axis.imshow(matrix, cmap="RdBu_r", vmin=-bound, vmax=bound)
     axis.set_xticks(range(len(pool)), pool, rotation=90, fontsize=7)
     axis.set_yticks(range(len(pool)), pool, fontsize=7)

@@ -99,13 +99,11 @@ def _write_text(path: Path, text: str) -> None:
 
 
 def _plot_history(history: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # not pyplot: a library must not change the caller's backend
 
     epochs = [record["epoch"] for record in history]
-    figure, (auc_axis, loss_axis) = plt.subplots(1, 2, figsize=(10, 3.5))
+    figure = Figure(figsize=(10, 3.5))
+    auc_axis, loss_axis = figure.subplots(1, 2)
     for prefix, style in (("train", "--"), ("val", "-")):
         auc_axis.plot(epochs, [r.get(f"{prefix}_auc") for r in history], style, marker="o", label=prefix)
         loss_axis.plot(epochs, [r.get(f"{prefix}_logloss") for r in history], style, marker="o", label=prefix)
@@ -117,7 +115,6 @@ def _plot_history(history: list[dict], path: Path) -> None:
     figure.tight_layout()
     temporary = path.with_name(f".{path.name}.tmp.png")
     figure.savefig(temporary, dpi=110)
-    plt.close(figure)
     os.replace(temporary, path)
 
 

@@ -1,0 +1,233 @@
+"""featureplex rank vs the OutRank reference, side by side, on the same synthetic rows.
+
+- Data: pipelines.synth (25 features) plus seeded noise columns up to 40 features, as Parquet
+  (featureplex) and, from the same rows, `data.csv` (the reference; features.outrank_compat.csv_text).
+- featureplex: `pipelines.rank_pipeline.rank(path, config, out)` with the default config, all rows.
+- OutRank 0.97.5: MI-numba-randomized from CSV, all rows (--subsampling 1), 2 threads.
+- I/O floor: the same columns read with polars (streamed in batches) and one bincount per column
+  (of a hash of each value, lists exploded): the least any ranking over these columns must do.
+
+Each contender runs in its own process; wall time and peak RSS (wait4 ru_maxrss) are measured from
+the outside, and the time of the work itself (after imports) from the inside. Prints a table with the
+ratios. Large runs skip the reference (hours at 10M rows) unless --outrank is given:
+
+    .venv/bin/python benchmarks/rank_vs_outrank.py                 # 400k rows, all three
+    .venv/bin/python benchmarks/rank_vs_outrank.py --rows 10000000 # featureplex and floor only
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+TARGET_FEATURES = 40
+ROW_GROUP_ROWS = 100_000
+FLOOR_BUCKETS = 1 << 16
+OUTRANK_MAX_AUTO_ROWS = 1_000_000  # above this the reference takes hours: opt in with --outrank
+
+
+# ---------------------------------------------------------------- data
+
+
+def extra_noise_columns(rng: np.random.Generator, rows: int, count: int) -> dict[str, pa.Array]:
+    """`count` label-independent columns cycling through the kinds a CTR log has: low / mid / high
+    cardinality integers, strings, and floats."""
+    columns = {}
+    for index in range(count):
+        name = f"extra_noise_{index:02d}"
+        kind = index % 5
+        if kind == 0:
+            columns[name] = pa.array(rng.integers(0, 10, rows))
+        elif kind == 1:
+            columns[name] = pa.array(rng.integers(0, 1_000, rows))
+        elif kind == 2:
+            columns[name] = pa.array(rng.integers(0, 200_000, rows))
+        elif kind == 3:
+            columns[name] = pa.array(np.char.add("s", rng.integers(0, 500, rows).astype(str)))
+        else:
+            columns[name] = pa.array(np.round(rng.normal(size=rows), 3))
+    return columns
+
+
+def prepare_parquet(workdir: Path, rows: int, seed: int) -> Path:
+    """Synthetic data with noise columns added up to 40 features, row group by row group (memory
+    bounded). Reused when a previous run made the same (rows, seed)."""
+    from features.dataset import open_dataset
+    from features.schema import resolve_schema
+    from pipelines.synth import generate_synthetic
+
+    target = workdir / f"parquet-{rows}-{seed}"
+    done = target / "_DONE"
+    if done.exists():
+        return target
+    shutil.rmtree(target, ignore_errors=True)
+    synth = workdir / f"synth-{rows}-{seed}"
+    shutil.rmtree(synth, ignore_errors=True)
+    print(f"generating {rows} synthetic rows ...", flush=True)
+    generate_synthetic(synth, rows=rows, seed=seed, row_group_rows=ROW_GROUP_ROWS)
+    source = open_dataset(synth)
+    extra = TARGET_FEATURES - len(resolve_schema(source).names())
+    target.mkdir(parents=True)
+    writer = None
+    for chunk_index, ref in enumerate(source.row_groups()):
+        table = pq.ParquetFile(ref.path).read_row_group(ref.row_group)
+        rng = np.random.default_rng(np.random.SeedSequence([seed, 1_000_003, chunk_index]))
+        for name, column in extra_noise_columns(rng, table.num_rows, extra).items():
+            table = table.append_column(name, column)
+        writer = writer or pq.ParquetWriter(str(target / "part-00000.parquet"), table.schema)
+        writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
+    writer.close()
+    shutil.rmtree(synth)
+    done.touch()
+    return target
+
+
+def prepare_csv(workdir: Path, parquet: Path) -> Path:
+    """The reference's data.csv: label and feature columns of the same rows, as csv_text prints them."""
+    import polars as pl
+
+    from features.dataset import open_dataset
+    from features.outrank_compat import csv_text
+    from features.schema import resolve_schema
+
+    target = workdir / f"csv-{parquet.name.removeprefix('parquet-')}"
+    if (target / "_DONE").exists():
+        return target
+    target.mkdir(parents=True, exist_ok=True)
+    dataset = open_dataset(parquet)
+    schema = resolve_schema(dataset)
+    csv_text(pl.read_parquet(list(dataset.files), columns=[schema.label, *schema.names()])).write_csv(target / "data.csv")
+    (target / "_DONE").touch()
+    return target
+
+
+# ---------------------------------------------------------------- the contenders (child processes)
+
+
+def child_featureplex(data: str, out: str) -> dict:
+    from features.config import FeatureplexConfig
+    from pipelines.rank_pipeline import rank
+
+    start = time.perf_counter()
+    rank(data, FeatureplexConfig(), out)
+    return {"seconds": time.perf_counter() - start}
+
+
+def child_floor(data: str) -> dict:
+    """Read the columns rank reads (label and features) and bincount a hash of each value."""
+    import polars as pl
+
+    from features.dataset import open_dataset
+    from features.schema import resolve_schema
+
+    dataset = open_dataset(data)
+    schema = resolve_schema(dataset)
+    columns = [schema.label, *schema.names()]
+    start = time.perf_counter()
+    counts = {name: np.zeros(FLOOR_BUCKETS, dtype=np.int64) for name in columns}
+    for frame in pl.scan_parquet(list(dataset.files)).select(columns).collect_batches():
+        for series in frame.iter_columns():
+            values = series.explode() if isinstance(series.dtype, pl.List) else series
+            codes = (values.hash(seed=0) % FLOOR_BUCKETS).to_numpy().astype(np.int64)
+            counts[series.name] += np.bincount(codes, minlength=FLOOR_BUCKETS)
+    return {"seconds": time.perf_counter() - start}
+
+
+def reference_command(data: str, out: str) -> list[str]:
+    from benchmarks.outrank_compat_check import ensure_reference_venv, reference_command as command
+
+    return command(ensure_reference_venv(), Path(data), Path(out), "label", 2)
+
+
+def measure(command: list[str], cwd: Path, log_name: str) -> dict:
+    """Run a process; its wall seconds, peak RSS in MiB (this child only, via wait4), and the JSON it
+    printed last (the child's own timing), if any. Output goes to files in cwd (the reference logs
+    a lot; a pipe nobody reads would block it)."""
+    stdout_path, stderr_path = cwd / f"{log_name}.out", cwd / f"{log_name}.log"
+    start = time.perf_counter()
+    with open(stdout_path, "w") as stdout, open(stderr_path, "w") as stderr:
+        process = subprocess.Popen(
+            command, cwd=cwd, stdout=stdout, stderr=stderr, env={**os.environ, "PYTHONPATH": str(REPO)}
+        )
+        _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"{log_name} failed (see {stderr_path}):\n{stderr_path.read_text()[-4000:]}")
+    lines = [line for line in stdout_path.read_text().splitlines() if line.startswith("{")]
+    return {"wall": wall, "peak_mib": usage.ru_maxrss / 1024, **(json.loads(lines[-1]) if lines else {})}
+
+
+# ---------------------------------------------------------------- report
+
+
+def row(name: str, result: dict | None, rows: int) -> str:
+    if result is None:
+        return f"{name:<22} {'skipped':>10}"
+    work = "-" if result.get("seconds") is None else f"{result['seconds']:.1f}"
+    return (
+        f"{name:<22} {result['wall']:>10.1f} {work:>10} "
+        f"{rows / result['wall']:>12,.0f} {result['peak_mib']:>10,.0f}"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    if argv is None and len(sys.argv) > 1 and sys.argv[1] == "--child":
+        kind, *paths = sys.argv[2:]
+        print(json.dumps(child_featureplex(*paths) if kind == "featureplex" else child_floor(*paths)))
+        return 0
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=400_000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--workdir", type=Path, default=REPO / ".bench" / "rank_vs_outrank")
+    parser.add_argument("--outrank", action=argparse.BooleanOptionalAction, default=None,
+                        help=f"run the reference (default: only up to {OUTRANK_MAX_AUTO_ROWS:,} rows)")
+    args = parser.parse_args(argv)
+    workdir = args.workdir.resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    run_outrank = args.outrank if args.outrank is not None else args.rows <= OUTRANK_MAX_AUTO_ROWS
+
+    parquet = prepare_parquet(workdir, args.rows, args.seed)
+    me = [sys.executable, str(Path(__file__).resolve()), "--child"]
+    print(f"{args.rows:,} rows x {TARGET_FEATURES} features, seed {args.seed}, {os.cpu_count()} cores", flush=True)
+
+    floor = measure([*me, "floor", str(parquet)], workdir, "floor")
+    print(f"I/O floor done: {floor['wall']:.1f} s", flush=True)
+    ours = measure([*me, "featureplex", str(parquet), str(workdir / "rank_out")], workdir, "featureplex")
+    print(f"featureplex done: {ours['wall']:.1f} s", flush=True)
+    reference = None
+    if run_outrank:
+        csv_dir = prepare_csv(workdir, parquet)
+        out = workdir / "outrank_out"
+        shutil.rmtree(out, ignore_errors=True)
+        reference = measure(reference_command(str(csv_dir), str(out)), workdir, "outrank")
+        print(f"outrank done: {reference['wall']:.1f} s", flush=True)
+
+    print()
+    print(f"{'':<22} {'wall s':>10} {'work s':>10} {'rows/s':>12} {'peak MiB':>10}")
+    print(row("featureplex (Parquet)", ours, args.rows))
+    print(row("outrank 0.97.5 (CSV)", reference, args.rows))
+    print(row("I/O floor (polars)", floor, args.rows))
+    print()
+    if reference is not None:
+        print(f"outrank / featureplex, end to end (wall): {reference['wall'] / ours['wall']:.1f}x  (goal >= 30x)")
+    print(f"featureplex / I/O floor, work:            {ours['seconds'] / floor['seconds']:.1f}x  (goal <= 3x)")
+    print(f"featureplex / I/O floor, wall:            {ours['wall'] / floor['wall']:.1f}x")
+    print("work s: inside the process, after imports (featureplex: the rank() call; floor: read + bincounts)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
