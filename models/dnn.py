@@ -20,12 +20,14 @@ class DnnTower(tf.keras.layers.Layer):
         TensorShape([4, 1])
     """
 
-    def __init__(self, hidden_units: Sequence[int] = (256, 128), dropout: float = 0.0, batch_norm: bool = False, **kwargs):
+    def __init__(self, hidden_units: Sequence[int] = (256, 128), dropout: float = 0.0, batch_norm: bool = False,
+                 activation: str = "relu", **kwargs):
         super().__init__(**kwargs)
         self.hidden_units = list(hidden_units)
         self.dropout = dropout
         self.batch_norm = batch_norm
-        self._mlp = Mlp(self.hidden_units, dropout=dropout, batch_norm=batch_norm)
+        self.activation = activation
+        self._mlp = Mlp(self.hidden_units, activation=activation, dropout=dropout, batch_norm=batch_norm)
         self._logit = tf.keras.layers.Dense(1)
 
     def call(self, fields: tf.Tensor, training: bool | None = None) -> tf.Tensor:
@@ -34,4 +36,4 @@ class DnnTower(tf.keras.layers.Layer):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "hidden_units": self.hidden_units, "dropout": self.dropout,
-                "batch_norm": self.batch_norm}
+                "batch_norm": self.batch_norm, "activation": self.activation}

@@ -7,11 +7,14 @@ from typing import Sequence
 import tensorflow as tf
 
 import models  # noqa: F401  (selects Keras 2 before tf.keras is touched)
+from models.dice import Dice
 
 
 @tf.keras.utils.register_keras_serializable("featureplex")
 class Mlp(tf.keras.layers.Layer):
     """h_{l+1} = dropout(activation(norm(W_l h_l + b_l))) for each hidden width.
+
+    `activation` is a Keras activation name, or "dice" for DIN's Dice (models.dice).
 
     Example:
         >>> Mlp([64, 32], dropout=0.1)(tf.zeros([8, 40])).shape
@@ -30,7 +33,7 @@ class Mlp(tf.keras.layers.Layer):
             self._layers.append(tf.keras.layers.Dense(width, use_bias=not batch_norm))
             if batch_norm:
                 self._layers.append(tf.keras.layers.BatchNormalization())
-            self._layers.append(tf.keras.layers.Activation(activation))
+            self._layers.append(Dice() if activation == "dice" else tf.keras.layers.Activation(activation))
             if dropout:
                 self._layers.append(tf.keras.layers.Dropout(dropout))
 

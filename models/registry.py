@@ -1,15 +1,24 @@
-"""Model names users pass to `featureplex train --model NAME`, and the tower each builds."""
+"""Model names users pass to `featureplex train --model NAME`, and what each builds.
+
+A tower model is `CtrModel(FieldEncoder, tower)`: the tower sees the fields with every sequence
+mean-pooled. A sequence model replaces that pooling with a model of the history (`SequenceFields`)
+and puts a DNN head on top: `din` (target attention) and `hstu` (the candidate appended to the
+history in an HSTU stack).
+"""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Mapping, Sequence
 
 import tensorflow as tf
 
 from features.errors import InputError
 from models.autoint import AutoIntTower
+from models.ctr_model import CtrModel
 from models.dcn import DcnTower
+from models.din import DinFields
 from models.dnn import DnnTower
+from models.hstu import HstuFields
 from models.logistic import LogisticTower
 
 TOWERS: dict[str, Callable[..., tf.keras.layers.Layer]] = {
@@ -21,11 +30,46 @@ TOWERS: dict[str, Callable[..., tf.keras.layers.Layer]] = {
 }
 
 
+def build_din(encoder, sequence_timestamps: Mapping[str, str], hidden_units: Sequence[int] = (200, 80),
+              activation: str = "dice", dropout: float = 0.0, **attention) -> CtrModel:
+    """DIN as in the paper: target-attention fields, then an MLP (200-80, Dice) to the logit."""
+    return CtrModel(DinFields(encoder, **attention), DnnTower(hidden_units, dropout, activation=activation))
+
+
+def build_hstu(encoder, sequence_timestamps: Mapping[str, str], hidden_units: Sequence[int] = (256, 128),
+               dropout: float = 0.0, sequence: str | None = None, **stack) -> CtrModel:
+    """HSTU for CTR: the candidate's HSTU output among the fields, then the DNN head."""
+    sequence = sequence or (encoder.sequence_names[0] if encoder.sequence_names else None)
+    fields = HstuFields(encoder, sequence, sequence_timestamps.get(sequence), dropout=dropout, **stack)
+    return CtrModel(fields, DnnTower(hidden_units, dropout))
+
+
+SEQUENCE_MODELS: dict[str, Callable[..., CtrModel]] = {"din": build_din, "hstu": build_hstu}
+MODEL_NAMES = [*TOWERS, *SEQUENCE_MODELS]
+
+
+def check_model_name(name: str) -> None:
+    if name not in TOWERS and name not in SEQUENCE_MODELS:
+        raise InputError(f"model '{name}': unknown (choose one of {', '.join(MODEL_NAMES)})")
+
+
 def build_tower(name: str, parameters: dict[str, Any] | None = None) -> tf.keras.layers.Layer:
     """The tower for `name` with its parameters; unknown names and parameters are input errors."""
     if name not in TOWERS:
         raise InputError(f"model '{name}': unknown (choose one of {', '.join(TOWERS)})")
     try:
         return TOWERS[name](**(parameters or {}))
+    except TypeError as error:
+        raise InputError(f"model '{name}': bad parameters ({error})") from None
+
+
+def build_ctr_model(name: str, encoder, parameters: dict[str, Any] | None = None,
+                    sequence_timestamps: Mapping[str, str] | None = None) -> CtrModel:
+    """The whole model for `name` over a FieldEncoder; `sequence_timestamps` maps a sequence to its timestamp list."""
+    check_model_name(name)
+    if name in TOWERS:
+        return CtrModel(encoder, build_tower(name, parameters))
+    try:
+        return SEQUENCE_MODELS[name](encoder, dict(sequence_timestamps or {}), **(parameters or {}))
     except TypeError as error:
         raise InputError(f"model '{name}': bad parameters ({error})") from None

@@ -30,6 +30,8 @@ COMMANDS = {
     "ui": "pipelines.ui_command:ui",
     "rank": "pipelines.rank_command:rank",
     "profile": "pipelines.profile_command:profile",
+    "ctr-rows": "pipelines.sequence_data_command:ctr_rows",
+    "next-item-sequences": "pipelines.sequence_data_command:next_item_sequences",
 }
 
 

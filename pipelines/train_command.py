@@ -13,7 +13,7 @@ from pipelines.command_inputs import data_arguments, resolve_inputs
 @data_arguments
 @click.option("--vocab", "vocab_dir", required=True, type=click.Path(file_okay=False), help="Vocab artifact (featureplex vocab).")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Output directory (checkpoints, SavedModel, metrics).")
-@click.option("--model", default=None, help="lr, dnn, dcn, autoint or autoint+ (default: the config's train.model).")
+@click.option("--model", default=None, help="lr, dnn, dcn, autoint, autoint+, din or hstu (default: the config's train.model).")
 @click.option("--epochs", type=int, default=None, help="Maximum epochs (early stopping on validation AUC).")
 @click.option("--batch-size", type=int, default=None)
 @click.option("--learning-rate", type=float, default=None)

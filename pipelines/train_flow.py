@@ -24,6 +24,7 @@ from features.errors import InputError
 from features.layout import LAYOUT_FILE, Layout, read_vocab_artifact
 from features.numeric_moments import NumericMoments
 from features.schema import DatasetSchema, Kind, check_label_values
+from features.sequence_checks import check_timestamp_lengths, seconds_since_epoch
 from pipelines.command_inputs import CommandInputs
 
 CHECKPOINTS = "checkpoints"
@@ -87,7 +88,7 @@ def _numeric_moments(inputs: CommandInputs, split, options) -> tuple[list[str], 
 def _example_rows(inputs: CommandInputs, names: list[str]) -> list[dict]:
     from features.dataset import iter_record_batches
 
-    batch = next(iter_record_batches(inputs.dataset, columns=names, batch_rows=EXAMPLE_ROWS))
+    batch = seconds_since_epoch(next(iter_record_batches(inputs.dataset, columns=names, batch_rows=EXAMPLE_ROWS)))
     rows = batch.to_pylist()
     return [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()} for row in rows]
 
@@ -150,13 +151,13 @@ def train_ctr_model(
     on_epoch_end: Callable[[int, dict], None] | None = None,
 ) -> TrainOutcome:
     """Train `params.model` on the layout of `vocab_dir`; export, write the results and track the run."""
-    from models.ctr_model import CtrModel  # first: selects Keras 2 and quiets TensorFlow before anything loads it
+    import models  # noqa: F401  (first: selects Keras 2 and quiets TensorFlow before anything loads it)
     from models.field_encoder import FieldEncoder
     from models.input import InputOptions, make_tf_dataset, raw_feature_specs
     from models.multiplexed_embedding import MultiplexedEmbedding
     from models.numeric_fields import NumericFields
     from models.preprocessing import FeaturePreprocessing
-    from models.registry import build_tower
+    from models.registry import build_ctr_model, check_model_name
     from models.training import TrainingOptions, seed_everything, train
     from pipelines.tracking import flatten, log_artifacts, tracked_run
     from serving.export import export_saved_model
@@ -168,7 +169,8 @@ def train_ctr_model(
     layout, vocabularies = read_vocab_artifact(vocab_dir)
     check_layout_matches(layout, inputs.schema, vocab_dir)
     rows, positives = check_both_classes(inputs)
-    tower = build_tower(params.model, params.model_parameters)
+    check_model_name(params.model)
+    check_timestamp_lengths(inputs.dataset, inputs.schema)
     checkpoints = out / CHECKPOINTS
     if not resume and checkpoints.exists():
         raise InputError(f"{checkpoints}: exists from an earlier run; pass --resume to continue it, or another --out")
@@ -180,8 +182,10 @@ def train_ctr_model(
         numeric_names, means, stds = _numeric_moments(inputs, split, options)
     seed_everything(params.seed)
     numeric = NumericFields(numeric_names, means, stds, layout.dimension) if numeric_names else None
-    encoder = FieldEncoder(FeaturePreprocessing(layout, vocabularies), MultiplexedEmbedding.from_layout(layout), numeric)
-    model = CtrModel(encoder, tower)
+    fields = FieldEncoder(FeaturePreprocessing(layout, vocabularies), MultiplexedEmbedding.from_layout(layout), numeric)
+    timestamps = {spec.name: spec.timestamps for spec in inputs.schema.features if spec.timestamps}
+    model = build_ctr_model(params.model, fields, params.model_parameters, timestamps)
+    encoder = model.encoder  # decides the raw inputs: HSTU's include the history's timestamps
     all_specs = raw_feature_specs(inputs.schema, inputs.dataset.schema)
     raw_specs = {name: all_specs[name] for name in encoder.input_names}
     train_stream = lambda epoch: make_tf_dataset(inputs.dataset, inputs.schema, split, "train", options, first_epoch=epoch)  # noqa: E731
