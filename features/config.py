@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from features.errors import InputError
 
@@ -103,6 +103,22 @@ class TrainParams(StrictModel):
     seed: int = 0
 
 
+class OptFsParams(StrictModel):
+    """OptFS feature selection (DESIGN.md section 5): `featureplex train --select optfs`."""
+
+    penalty: float = Field(1e-4, gt=0, le=1, description="lambda: weight of the sum of all gates in the search loss")
+    final_tau: float = Field(200.0, gt=1, description="temperature at the last search epoch (tau starts at 1)")
+    search_epochs: int = Field(20, ge=2)
+    rewind_epoch: int = Field(0, ge=0, description="the other weights rewind to their values at the start of this search epoch")
+    gate_learning_rate: float = Field(1e-3, gt=0, description="Adam (no weight decay) on the gate logits")
+
+    @model_validator(mode="after")
+    def _rewind_within_search(self) -> "OptFsParams":
+        if self.rewind_epoch >= self.search_epochs:
+            raise ValueError(f"optfs.rewind_epoch {self.rewind_epoch} must be less than optfs.search_epochs {self.search_epochs}")
+        return self
+
+
 class RunParams(StrictModel):
     """Parameters of `featureplex run` (the end-to-end flow)."""
 
@@ -125,6 +141,7 @@ class FeatureplexConfig(StrictModel):
     vocab: VocabParams = Field(default_factory=VocabParams)
     train: TrainParams = Field(default_factory=TrainParams)
     run: RunParams = Field(default_factory=RunParams)
+    optfs: OptFsParams = Field(default_factory=OptFsParams)
 
 
 def _error_line(source: str, error: ValidationError) -> str:

@@ -21,7 +21,10 @@ from pipelines.command_inputs import data_arguments, resolve_inputs
 @click.option("--resume", is_flag=True, help="Continue from the checkpoints in --out after an interruption.")
 @click.option("--ranking", "ranking_dir", type=click.Path(file_okay=False), default=None,
               help="Rank artifact to link to the MLflow run (its report is logged).")
-def train(data, config_path, label, vocab_dir, out, model, epochs, batch_size, learning_rate, seed, resume, ranking_dir):
+@click.option("--select", type=click.Choice(["none", "optfs"]), default="none",
+              help="optfs: learn gates on every feature value (config `optfs:`), prune the layout, train on it.")
+def train(data, config_path, label, vocab_dir, out, model, epochs, batch_size, learning_rate, seed, resume, ranking_dir,
+          select):
     """Train a CTR model on DATA with the multiplexed embedding of --vocab; track it in MLflow."""
     from rich.table import Table
 
@@ -38,7 +41,13 @@ def train(data, config_path, label, vocab_dir, out, model, epochs, batch_size, l
                       f"train_auc {metrics.get('train_auc', float('nan')):.4f}  lr {metrics['learning_rate']:.2e}  "
                       f"({time.perf_counter() - started:.0f}s)")
 
-    outcome = train_ctr_model(inputs, vocab_dir, out, params, resume=resume, ranking_dir=ranking_dir, on_epoch_end=report)
+    if select == "optfs":
+        from pipelines.optfs_command import run_optfs
+
+        outcome = run_optfs(inputs, vocab_dir, out, params, resume, report)
+    else:
+        outcome = train_ctr_model(inputs, vocab_dir, out, params, resume=resume, ranking_dir=ranking_dir,
+                                  on_epoch_end=report)
     table = Table(title=f"{params.model}: best epoch {outcome.best_epoch}")
     table.add_column("metric")
     table.add_column("value", justify="right")
