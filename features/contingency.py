@@ -116,6 +116,16 @@ class KeyedCounts:
         """Distinct non-missing keys."""
         return self.frame.height - int(self.frame["key"].null_count())
 
+    # Beam pickles accumulators between stages (and once more to estimate their size). A polars frame
+    # pickles through its own serializer, 3-4x slower than an Arrow table, whose buffers pickle as
+    # they are; the round trip gives back the same frame (same dtypes, values and row order).
+    def __getstate__(self) -> dict:
+        return {"mode": self.mode, "frame": self.frame.to_arrow()}
+
+    def __setstate__(self, state: dict) -> None:
+        self.mode = state["mode"]
+        self.frame = pl.from_arrow(state["frame"])
+
 
 def merge_counts(parts: list[KeyedCounts], rule: KeyRule) -> KeyedCounts:
     """Sum tables of one feature, coarsening every part if any is coarse or the union passes the cap."""

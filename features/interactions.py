@@ -4,7 +4,8 @@ For a pair (a, b) of pool features with codebooks of sizes s_a, s_b, each row's 
 
     joint = code_a * s_b + code_b          (exact: no string concatenation, no collisions)
 
-counted with the same (n, pos, pos_1..pos_R) machinery as single features. From one joint table:
+counted into the same (n, pos, pos_1..pos_R) columns as single features, with bincounts over the
+joint code (features.cell_counts). From one joint table:
 
     pair_score       = MI(a,b; Y) - mean_r MI(a,b; Y_r)     (the pair's corrected MI)
     interaction_gain = pair_score - corrected_mi(a) - corrected_mi(b)
@@ -36,7 +37,8 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from features.contingency import COMPACT_ROWS, Codebook, count_rows, label_array, label_weights, regroup
+from features.cell_counts import PackedWeights, count_cells, merge_tables
+from features.contingency import COMPACT_ROWS, Codebook, label_array, label_weights
 from features.dataset import BatchOrigin
 from features.information import entropy, label_information, pair_mutual_information
 from features.ranking import ScoredFeature
@@ -98,10 +100,16 @@ class PairPlan:
 
 @dataclass
 class PairCountsAccumulator:
-    """add_batch / merge / result of joint cell tables; the shuffles are those of pass 1 (same seeds)."""
+    """add_batch / merge / result of joint cell tables; the shuffles are those of pass 1 (same seeds).
+
+    Pool features have small codebooks (at most `pair_cardinality_cap` cells), so a pair's joint code
+    is a small integer and is counted with bincounts (features.cell_counts), not a group_by per pair:
+    rows are encoded once per feature per batch, the label copies packed once per batch. Partial
+    tables are numpy (keys, counts) pairs: cheap to pickle between Beam stages, merged by addition.
+    """
 
     plan: PairPlan
-    pending: dict[tuple[str, str], list[pl.DataFrame]] = field(default_factory=dict)
+    pending: dict[tuple[str, str], list[tuple[np.ndarray, np.ndarray]]] = field(default_factory=dict)
     pending_rows: int = 0
 
     def add_batch(self, origin: BatchOrigin, batch: pa.RecordBatch) -> PairCountsAccumulator:
@@ -109,12 +117,14 @@ class PairCountsAccumulator:
         if not plan.pairs:
             return self
         weights = label_weights(label_array(batch.column(plan.label)), origin, plan.shuffles, plan.seed)
+        packed = PackedWeights.of(weights, batch.num_rows)
         codes = {name: book.encode(batch.column(name)) for name, book in plan.codebooks.items()}
         for first, second in plan.pairs:
-            joint = codes[first] * plan.codebooks[second].size + codes[second]
-            table = count_rows(pl.Series("key", joint), weights)
+            size_b = plan.codebooks[second].size
+            joint = codes[first] * size_b + codes[second]
+            table = count_cells(joint, plan.codebooks[first].size * size_b, packed)
             self.pending.setdefault((first, second), []).append(table)
-            self.pending_rows += table.height
+            self.pending_rows += table[0].size
         if self.pending_rows > COMPACT_ROWS:
             self.compact()
         return self
@@ -122,8 +132,8 @@ class PairCountsAccumulator:
     def compact(self) -> PairCountsAccumulator:
         for pair, parts in self.pending.items():
             if len(parts) > 1:
-                self.pending[pair] = [regroup(pl.concat(parts))]
-        self.pending_rows = sum(parts[0].height for parts in self.pending.values())
+                self.pending[pair] = [merge_tables(parts)]
+        self.pending_rows = sum(parts[0][0].size for parts in self.pending.values())
         return self
 
     def merge(self, others: list[PairCountsAccumulator]) -> PairCountsAccumulator:
@@ -133,9 +143,17 @@ class PairCountsAccumulator:
         return self.compact()
 
     def result(self) -> dict[tuple[str, str], pl.DataFrame]:
-        """Joint table per pair, sorted by joint cell."""
+        """Joint table per pair (key, n, pos, pos_1..pos_R; Int64), sorted by joint cell."""
         self.compact()
-        return {pair: self.pending[pair][0].sort("key") for pair in self.plan.pairs if pair in self.pending}
+        names = ["n", "pos", *(f"pos_{r}" for r in range(1, self.plan.shuffles + 1))]
+        tables = {}
+        for pair in self.plan.pairs:
+            if pair in self.pending:
+                keys, counts = self.pending[pair][0]
+                tables[pair] = pl.DataFrame(
+                    [pl.Series("key", keys, pl.Int64), *(pl.Series(name, counts[:, i], pl.Int64) for i, name in enumerate(names))]
+                )
+        return tables
 
 
 @dataclass(frozen=True)

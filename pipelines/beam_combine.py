@@ -1,8 +1,12 @@
 """One Beam pass over a dataset: record batches -> `features` accumulators -> results back in the driver.
 
 The accumulators (features.contingency, features.interactions, features.anomalies) share one protocol,
-add_batch(origin, batch) / merge(others) / compact() / result(), and are picklable, so one CombineFn wraps any of
-them; several accumulators fed by the same read become one `SingleInputTupleCombineFn`. The merged
+add_batch(origin, batch) / merge(others) / compact() / result(), and are picklable, so one CombineFn wraps a
+tuple of them. The elements are row group references, and the CombineFn reads each row group's batches
+itself: record batches never pass through Beam's coders, which pickle the first elements of every
+step to estimate their size (a 65,536-row batch is tens of MB) and would pickle them again between
+stages. Batches and their origins are those of features.dataset.read_row_group whatever the runner, so
+the counts (and the label shuffles seeded from the origins) do not depend on how the work is split. The merged
 result is pickled to a scratch file by the last step and read back by the driver: it is the driver's
 own intermediate (never user data), written under `--temp_location` when one is given (Dataflow:
 gs://...) and under a private local temporary directory otherwise.
@@ -20,34 +24,38 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import GoogleCloudOptions
 
-from features.dataset import ParquetDataset
-from pipelines.beam_io import ReadParquetBatches, pipeline_options
+from features.dataset import ParquetDataset, RowGroupRef, read_row_group
+from pipelines.beam_io import pipeline_options
 
 
 class AccumulatorCombineFn(beam.CombineFn):
-    """A CombineFn over (BatchOrigin, RecordBatch) elements around a `features` accumulator factory."""
+    """A CombineFn over RowGroupRef elements: reads the row group's batches and feeds each to every
+    accumulator of a tuple made by `factories` (one read for all of them)."""
 
-    def __init__(self, make_accumulator: Callable[[], Any]):
+    def __init__(self, factories: Sequence[Callable[[], Any]], columns: Sequence[str], batch_rows: int):
         super().__init__()
-        self._make_accumulator = make_accumulator
+        self._factories = list(factories)
+        self._columns = list(columns)
+        self._batch_rows = batch_rows
 
     def create_accumulator(self):
-        return self._make_accumulator()
+        return tuple(factory() for factory in self._factories)
 
-    def add_input(self, accumulator, element):
-        origin, batch = element
-        return accumulator.add_batch(origin, batch)
+    def add_input(self, accumulators, ref: RowGroupRef):
+        for origin, batch in read_row_group(ref, self._columns, self._batch_rows):
+            accumulators = tuple(accumulator.add_batch(origin, batch) for accumulator in accumulators)
+        return accumulators
 
     def merge_accumulators(self, accumulators):
         first, *rest = accumulators
-        return first.merge(rest)
+        return tuple(part.merge([other[index] for other in rest]) for index, part in enumerate(first))
 
-    def compact(self, accumulator):
+    def compact(self, accumulators):
         # before an accumulator is encoded for the merge step: ship one table per key, not one per batch
-        return accumulator.compact()
+        return tuple(accumulator.compact() for accumulator in accumulators)
 
-    def extract_output(self, accumulator):
-        return accumulator.result()
+    def extract_output(self, accumulators):
+        return tuple(accumulator.result() for accumulator in accumulators)
 
 
 def _save(result: Any, path: str) -> None:
@@ -68,11 +76,12 @@ class CombineBatches(beam.PTransform):
         self._result_path = result_path
 
     def expand(self, pbegin):
-        combine = beam.combiners.SingleInputTupleCombineFn(*(AccumulatorCombineFn(f) for f in self._factories))
+        combine = AccumulatorCombineFn(self._factories, self._columns, self._batch_rows)
         return (
             pbegin
-            | "ReadBatches" >> ReadParquetBatches(self._dataset, self._columns, self._batch_rows)
-            | "Count" >> beam.CombineGlobally(combine)
+            | "ListRowGroups" >> beam.Create(self._dataset.row_groups())
+            | "Spread" >> beam.Reshuffle()
+            | "ReadAndCount" >> beam.CombineGlobally(combine)
             | "SaveResult" >> beam.Map(_save, self._result_path)
         )
 
