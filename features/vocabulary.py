@@ -1,7 +1,8 @@
 """Per-feature value counts for the multiplexed vocabulary, fed by Arrow record batches.
 
-`ValueCounts` is the accumulator of the vocab stage: each worker adds record batches (one polars
-`value_counts` per column and batch, never a loop over rows), accumulators merge by summing counts
+`ValueCounts` is the accumulator of the vocab stage: each worker adds record batches (one Arrow
+`value_counts` per column and batch, the rest of the batch's work one polars query, never a loop over
+rows), accumulators merge by summing counts
 per token, and the ranked result (count descending, ties by token) is the same whatever the order of
 batches and merges, so vocabularies are byte-identical with any number of workers.
 
@@ -49,6 +50,11 @@ COUNT = "count"
 _EMPTY = pl.DataFrame(schema={TOKEN: pl.String, COUNT: pl.Int64})
 # Pending per-batch counts are merged once they outgrow the merged ones: amortised linear work.
 _COMPACT_MIN_ROWS = 1 << 20
+# A compaction that keeps this share of its rows found (almost) no value twice: merging again saves
+# little memory, so the feature's next compaction waits for `_DISTINCT_PATIENCE` times more pending rows
+# (an ID-like column is then merged about once, when the accumulator is shipped, not at every doubling).
+_DISTINCT_SHARE = 0.9
+_DISTINCT_PATIENCE = 4
 
 
 def _invalid_utf8(values: pa.Array) -> pa.Array:
@@ -80,28 +86,47 @@ def token_kind(column: str, arrow_type: pa.DataType) -> str:
     raise InputError(f"column '{column}': type {arrow_type} cannot have a vocabulary (expected string, binary or integer)")
 
 
-def _distinct_counts(column: str, values: pa.Array) -> tuple[pl.DataFrame, pl.Expr, pl.Expr]:
-    """Distinct values of one array with their counts (token as text), and which rows are missing / unrepresentable."""
+def _distinct_counts(column: str, values: pa.Array) -> tuple[pl.LazyFrame, pl.Expr, pl.Expr]:
+    """Distinct values of one array with their counts (token as text), and which rows are missing / unrepresentable.
+
+    Lazy: `ValueCounts.add` runs every column's counting, casts, flags, totals and filter as one query
+    (polars spreads the columns over its threads and the per-call overhead is paid once per batch).
+    """
     kind = token_kind(column, values.type)
     if pa.types.is_dictionary(values.type):
         values = values.dictionary_decode()
     if pa.types.is_boolean(values.type):  # as the model's input does: True -> "1"
         values = pc.cast(values, pa.int8())
-    counts = pl.from_arrow(values).alias(TOKEN).value_counts(name=COUNT)
-    counts = counts.with_columns(pl.col(COUNT).cast(pl.Int64))
-    if kind == "integer":
-        missing = pl.col(TOKEN).is_null() | (pl.col(TOKEN) == str(MISSING_INT))
-        return counts.with_columns(pl.col(TOKEN).cast(pl.String)), missing, pl.lit(False)
-    if kind == "binary":
+    if kind == "binary":  # UTF-8 validation needs the distinct keys at hand
+        counts = pl.from_arrow(values).alias(TOKEN).value_counts(name=COUNT)
         keys = counts[TOKEN].to_arrow().cast(pa.large_binary())
         invalid = _invalid_utf8(keys)
         text = pc.if_else(invalid, pa.scalar(None, pa.large_binary()), keys).view(pa.large_string())
-        counts = pl.DataFrame({TOKEN: pl.from_arrow(text).cast(pl.String), COUNT: counts[COUNT], "invalid": invalid})
+        counts = pl.DataFrame({TOKEN: pl.from_arrow(text).cast(pl.String), COUNT: counts[COUNT].cast(pl.Int64),
+                               "invalid": invalid})
         missing = pl.col(TOKEN).is_null() & ~pl.col("invalid") | (pl.col(TOKEN) == "")
-        return counts, missing, pl.col("invalid") | pl.col(TOKEN).str.contains("[\r\n]")
-    counts = counts.with_columns(pl.col(TOKEN).cast(pl.String))
-    missing = pl.col(TOKEN).is_null() | (pl.col(TOKEN) == "")
-    return counts, missing, pl.col(TOKEN).str.contains("[\r\n]")
+        return counts.lazy(), missing, pl.col("invalid") | pl.col(TOKEN).str.contains("[\r\n]")
+    distinct = pc.value_counts(values)  # Arrow's hash kernel: faster than polars' on a batch of tokens
+    counts = pl.from_arrow(pa.table({TOKEN: distinct.field("values"), COUNT: distinct.field("counts")})).lazy()
+    counts = counts.with_columns(pl.col(TOKEN).cast(pl.String), pl.col(COUNT).cast(pl.Int64))
+    if kind == "integer":
+        return counts, pl.col(TOKEN).is_null() | (pl.col(TOKEN) == str(MISSING_INT)), pl.lit(False)
+    return counts, pl.col(TOKEN).is_null() | (pl.col(TOKEN) == ""), pl.col(TOKEN).str.contains("[\r\n]")
+
+
+def _counting_queries(column: str, values: pa.Array) -> list[pl.LazyFrame]:
+    """Two queries over one array: (missing, unrepresentable) occurrence totals, and the counts of the other values."""
+    counts, missing, unrepresentable = _distinct_counts(column, values)
+    flagged = counts.with_columns(missing.fill_null(False).alias("_missing"),
+                                  unrepresentable.fill_null(False).alias("_unrepresentable"))
+    missing, unrepresentable = pl.col("_missing"), pl.col("_unrepresentable")
+    return [
+        flagged.select(
+            pl.col(COUNT).filter(missing).sum().alias("missing"),
+            pl.col(COUNT).filter(unrepresentable & ~missing).sum().alias("unrepresentable"),
+        ),
+        flagged.filter(~missing & ~unrepresentable).select(TOKEN, COUNT),
+    ]
 
 
 class ValueCounts:
@@ -117,6 +142,7 @@ class ValueCounts:
         self._missing = dict.fromkeys(self.features, 0)
         self._unrepresentable = dict.fromkeys(self.features, 0)
         self._ranked: dict[str, pl.DataFrame] = {}  # sorted merged counts, until the next change
+        self._distinct = dict.fromkeys(self.features, False)  # the last compaction found no repeats
 
     def _same_sources(self, other: ValueCounts) -> bool:
         return (self.categorical, self.sequences) == (other.categorical, other.sequences)
@@ -133,37 +159,38 @@ class ValueCounts:
                 arrow_type = arrow_type.value_type
             token_kind(column, arrow_type)
 
-    def _count(self, feature: str, column: str, values: pa.Array, padding: bool) -> None:
-        counts, missing, unrepresentable = _distinct_counts(column, values)
-        missing, unrepresentable = missing.fill_null(False), unrepresentable.fill_null(False)
-        totals = counts.select(
-            pl.col(COUNT).filter(missing).sum().alias("missing"),
-            pl.col(COUNT).filter(unrepresentable & ~missing).sum().alias("unrepresentable"),
-        ).row(0)
-        if not padding:  # a sequence's missing elements are padding, not values
-            self._missing[feature] += totals[0] or 0
-        self._unrepresentable[feature] += totals[1] or 0
-        self._pending[feature].append(counts.filter(~missing & ~unrepresentable).select(TOKEN, COUNT))
-
     def add(self, batch: pa.RecordBatch) -> ValueCounts:
-        """Count one record batch (every categorical and sequence column of it)."""
+        """Count one record batch (every categorical and sequence column of it) in one polars query."""
         self.check_schema(batch.schema)
-        for column in self.categorical:
-            self._count(column, column, batch.column(column), padding=False)
-        for column, feature in self.sequences.items():
-            self._count(feature, column, pc.list_flatten(batch.column(column)), padding=True)
+        sources = [(column, column, batch.column(column), False) for column in self.categorical]
+        # a sequence's missing elements are padding, not values: they are not counted as missing
+        sources += [(feature, column, pc.list_flatten(batch.column(column)), True)
+                    for column, feature in self.sequences.items()]
+        queries = [query for _, column, values, _ in sources for query in _counting_queries(column, values)]
+        results = pl.collect_all(queries)
+        for index, (feature, _, _, padding) in enumerate(sources):
+            missing, unrepresentable = results[2 * index].row(0)
+            if not padding:
+                self._missing[feature] += missing or 0
+            self._unrepresentable[feature] += unrepresentable or 0
+            self._pending[feature].append(results[2 * index + 1])
         for feature, parts in self._pending.items():
-            if sum(part.height for part in parts) > max(_COMPACT_MIN_ROWS, self._merged[feature].height):
+            limit = max(_COMPACT_MIN_ROWS, self._merged[feature].height)
+            if sum(part.height for part in parts) > limit * (_DISTINCT_PATIENCE if self._distinct[feature] else 1):
                 self._compact(feature)
         return self
 
     def _compact(self, feature: str) -> pl.DataFrame:
         parts = self._pending[feature]
         if parts:
+            rows = self._merged[feature].height + sum(part.height for part in parts)
+            # lazy: polars' query engine groups (and, in `ranked`, sorts) large frames about twice as
+            # fast as the eager calls
             self._merged[feature] = (
-                pl.concat([self._merged[feature], *parts]).group_by(TOKEN).agg(pl.col(COUNT).sum())
+                pl.concat([self._merged[feature], *parts]).lazy().group_by(TOKEN).agg(pl.col(COUNT).sum()).collect()
             )
             self._pending[feature] = []
+            self._distinct[feature] = self._merged[feature].height >= _DISTINCT_SHARE * rows
             self._ranked.pop(feature, None)
         return self._merged[feature]
 
@@ -177,12 +204,22 @@ class ValueCounts:
         merged = cls(first.categorical, first.sequences)
         for other in accumulators:
             for feature in merged.features:
-                merged._pending[feature].extend([other._merged[feature], *other._pending[feature]])
+                parts = [other._merged[feature], *other._pending[feature]]
+                merged._pending[feature].extend(part for part in parts if part.height)
                 merged._missing[feature] += other._missing[feature]
                 merged._unrepresentable[feature] += other._unrepresentable[feature]
         for feature in merged.features:
+            parts = merged._pending[feature]
+            if len(parts) == 1 and any(parts[0] is other._merged[feature] for other in accumulators):
+                # one accumulator holds all of this feature's counts, already merged: nothing to sum
+                merged._merged[feature], merged._pending[feature] = parts[0], []
             merged._compact(feature)
         return merged
+
+    def estimated_bytes(self) -> int:
+        """Approximate size of the counts held, without encoding them (Beam's coders ask for it)."""
+        frames = [*self._merged.values(), *(part for parts in self._pending.values() for part in parts)]
+        return 64 + sum(int(frame.estimated_size()) for frame in frames)
 
     def __getstate__(self) -> dict:
         for feature in self.features:  # ship merged counts, not per-batch pieces
@@ -193,7 +230,7 @@ class ValueCounts:
         """(token, count) of a feature's representable values, most frequent first, ties by token."""
         merged = self._compact(feature)
         if feature not in self._ranked:
-            self._ranked[feature] = merged.sort([COUNT, TOKEN], descending=[True, False])
+            self._ranked[feature] = merged.lazy().sort([COUNT, TOKEN], descending=[True, False]).collect()
         return self._ranked[feature]
 
     def missing(self, feature: str) -> int:

@@ -120,6 +120,7 @@ class InputOptions:
     shuffle_rows: int = 262_144
     read_batch_rows: int = 65_536
     seed: int = 0
+    chunk_batches: int = 16  # batches converted to tensors per generator step (see make_tf_dataset)
 
 
 def iter_split_tables(
@@ -159,15 +160,28 @@ def make_tf_dataset(
     dataset: ParquetDataset, schema: DatasetSchema, split: Split, subset: Literal["train", "validation"],
     options: InputOptions = InputOptions(), shuffle: bool = True, first_epoch: int = 0,
 ) -> tf.data.Dataset:
-    """A `tf.data.Dataset` of (raw feature dict, label) batches; each iteration is the next epoch."""
+    """A `tf.data.Dataset` of (raw feature dict, label) batches; each iteration is the next epoch.
+
+    The Python generator converts `chunk_batches` batches at a time and the graph cuts them into
+    batches: each crossing from Python into TensorFlow costs about as much as converting a batch,
+    so converting one batch per crossing spent half the input pipeline's time there. A batch holds
+    the same rows either way (chunks start at multiples of the batch size within a shuffled table).
+    """
     specs = raw_feature_specs(schema, dataset.schema)
     epochs = iter(range(first_epoch, 1 << 62))
+    batch_size = options.batch_size
+    chunk_rows = batch_size * max(options.chunk_batches, 1)
 
     def generate():
         epoch = next(epochs) if shuffle else None
         for table in iter_split_tables(dataset, schema, split, subset, options, epoch):
-            for start in range(0, table.num_rows, options.batch_size):
-                yield to_feature_dict(table.slice(start, options.batch_size), specs, schema.label)
+            for start in range(0, table.num_rows, chunk_rows):
+                yield to_feature_dict(table.slice(start, chunk_rows), specs, schema.label)
+
+    def batches(features: dict, labels: tf.Tensor) -> tf.data.Dataset:
+        starts = tf.data.Dataset.range(0, tf.shape(labels, out_type=tf.int64)[0], batch_size)
+        return starts.map(lambda start: tf.nest.map_structure(lambda t: t[start:start + batch_size], (features, labels)))
 
     signature = (specs, tf.TensorSpec([None], tf.float32))
-    return tf.data.Dataset.from_generator(generate, output_signature=signature).prefetch(tf.data.AUTOTUNE)
+    chunks = tf.data.Dataset.from_generator(generate, output_signature=signature).prefetch(1)
+    return chunks.flat_map(batches).prefetch(tf.data.AUTOTUNE)

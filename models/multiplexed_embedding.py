@@ -81,7 +81,9 @@ class MultiplexedEmbedding(tf.keras.layers.Layer):
         rows = tf.gather(tf.cast(self.embeddings, self.compute_dtype), ids)
         if ids.shape[-1] == 1:
             return rows[..., 0, :]
-        return tf.einsum("...cd,cd->...d", rows, self.chunk_columns(ids.shape[-1]))
+        # a broadcast multiply and a sum over chunks: the einsum "...cd,cd->...d" it replaces ran
+        # about 40 times slower on CPU (a [batch, 50, 2, 16] history took ~250 ms a batch)
+        return tf.reduce_sum(rows * self.chunk_columns(ids.shape[-1]), axis=-2)
 
     def call(self, ids: Mapping[str, tf.Tensor]) -> tuple[dict[str, tf.Tensor], dict[str, tf.Tensor]]:
         embeddings, masks = {}, {}

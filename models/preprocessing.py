@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from typing import Any, Mapping, Sequence
 
+import numpy as np
+
 import models  # noqa: F401  (Keras 2 before TensorFlow)
 import tensorflow as tf
 
@@ -27,6 +29,30 @@ def raw_tokens(values: tf.Tensor) -> tf.Tensor:
     return tf.where(values == MISSING_INT, MISSING_TOKEN, tf.strings.as_string(values))
 
 
+def is_missing(values: tf.Tensor) -> tf.Tensor:
+    """Where `raw_tokens(values)` is the missing token, without formatting any value."""
+    if values.dtype == tf.string:
+        return values == MISSING_TOKEN
+    return tf.cast(values, tf.int64) == MISSING_INT
+
+
+def integer_keys(tokens: Sequence[str]) -> np.ndarray | None:
+    """The tokens as the integers they format (the missing token as MISSING_INT), or None if one is not."""
+    keys = []
+    for token in tokens:
+        if token == MISSING_TOKEN:
+            keys.append(MISSING_INT)
+            continue
+        try:
+            value = int(token)
+        except ValueError:
+            return None
+        if str(value) != token or not MISSING_INT < value < 2**63:
+            return None  # "+7" or "007" is not what an integer input formats to
+        keys.append(value)
+    return np.array(keys, np.int64) if len(set(keys)) == len(keys) else None
+
+
 @tf.keras.utils.register_keras_serializable(package="featureplex")
 class FeaturePreprocessing(tf.keras.layers.Layer):
     """Maps each categorical feature's raw values to its rows of the multiplexed table.
@@ -39,7 +65,10 @@ class FeaturePreprocessing(tf.keras.layers.Layer):
                 = tail_offset_f + SipHash_[salt_f, j](t) mod tail_rows_f   otherwise
 
     SipHash with the key [salt, chunk] is `tf.strings.to_hash_bucket_strong`, what `tf.keras.layers.Hashing`
-    with a salt (and so TFRS's UnifiedEmbedding) computes. A sequence maps its elements through the
+    with a salt (and so TFRS's UnifiedEmbedding) computes. Only values missing from the head are
+    formatted and hashed (the head is looked up first, integer inputs by value when every head token
+    is an integer), which makes the layer several times faster when most values are in the head; the
+    ids are the same as hashing every value. A sequence maps its elements through the
     rows of the feature it shares; padding ("" or MISSING_INT in a dense input, the end of a ragged row)
     is row 0.
 
@@ -72,15 +101,26 @@ class FeaturePreprocessing(tf.keras.layers.Layer):
             for name, tokens in self.vocabularies.items()
             if tokens
         }
+        self.integer_head_tables = {}
+        for name, tokens in self.vocabularies.items():
+            keys = integer_keys(tokens) if tokens else None
+            if keys is not None:
+                self.integer_head_tables[name] = tf.lookup.StaticHashTable(
+                    tf.lookup.KeyValueTensorInitializer(
+                        tf.constant(keys, tf.int64),
+                        tf.range(len(tokens), dtype=tf.int64) + self.layout.features[name].head_offset,
+                    ),
+                    default_value=_NOT_IN_HEAD,
+                )
 
     @classmethod
     def from_artifact(cls, path: str | os.PathLike, **kwargs) -> FeaturePreprocessing:
         layout, vocabularies = read_vocab_artifact(path)
         return cls(layout, vocabularies, **kwargs)
 
-    def feature_ids(self, name: str, tokens: tf.Tensor) -> tf.Tensor:
-        """Rows of feature `name` for tokens of any shape S: [*S, chunks]."""
-        feature: FeatureLayout = self.layout.features[name]
+    def _not_in_head_ids(self, feature: FeatureLayout, values: tf.Tensor) -> tf.Tensor:
+        """[k] raw values -> [k, chunks]: the missing row for missing values, else the salted tail hashes."""
+        tokens = raw_tokens(values)
         ids = tf.stack(
             [
                 feature.tail_offset + tf.strings.to_hash_bucket_strong(tokens, feature.tail_rows, key=key)
@@ -90,16 +130,29 @@ class FeaturePreprocessing(tf.keras.layers.Layer):
         )
         if feature.missing_row is not None:
             ids = tf.where((tokens == MISSING_TOKEN)[..., None], tf.constant(feature.missing_row, tf.int64), ids)
-        if name in self.head_tables:
-            head = self.head_tables[name].lookup(tokens)[..., None]
-            ids = tf.where(head != _NOT_IN_HEAD, head, ids)
         return ids
+
+    def _head_ids(self, name: str, values: tf.Tensor) -> tf.Tensor | None:
+        if values.dtype != tf.string and name in self.integer_head_tables:
+            return self.integer_head_tables[name].lookup(tf.cast(values, tf.int64))
+        if name in self.head_tables:
+            return self.head_tables[name].lookup(raw_tokens(values))
+        return None
+
+    def feature_ids(self, name: str, values: tf.Tensor) -> tf.Tensor:
+        """Rows of feature `name` for raw values (strings or integers) of any shape S: [*S, chunks]."""
+        feature: FeatureLayout = self.layout.features[name]
+        head = self._head_ids(name, values)
+        if head is None:
+            return self._not_in_head_ids(feature, values)
+        outside = tf.where(head == _NOT_IN_HEAD)
+        ids = tf.stack([head] * feature.chunks, axis=-1)
+        return tf.tensor_scatter_nd_update(ids, outside, self._not_in_head_ids(feature, tf.gather_nd(values, outside)))
 
     def _sequence_ids(self, feature: str, values: tf.Tensor | tf.RaggedTensor) -> tf.Tensor:
         def rows(flat: tf.Tensor) -> tf.Tensor:
-            tokens = raw_tokens(flat)
-            return tf.where((tokens == MISSING_TOKEN)[..., None], tf.constant(PADDING_ROW, tf.int64),
-                            self.feature_ids(feature, tokens))
+            return tf.where(is_missing(flat)[..., None], tf.constant(PADDING_ROW, tf.int64),
+                            self.feature_ids(feature, flat))
 
         if isinstance(values, tf.RaggedTensor):
             return tf.ragged.map_flat_values(rows, values).to_tensor(default_value=PADDING_ROW)
@@ -113,7 +166,7 @@ class FeaturePreprocessing(tf.keras.layers.Layer):
             elif name in self.layout.features:
                 if values.shape.rank == 2 and values.shape[-1] == 1:
                     values = tf.squeeze(values, axis=-1)
-                ids[name] = self.feature_ids(name, raw_tokens(values))
+                ids[name] = self.feature_ids(name, values)
         return ids
 
     def get_config(self) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -42,6 +43,38 @@ class TrainingResult:
     @property
     def stopped_early(self) -> bool:
         return bool(self.history) and self.history[-1].get("stopped", False)
+
+
+class FusedAdam(tf.keras.optimizers.Adam):
+    """Adam, each variable updated by one fused kernel (`ResourceApplyAdam`).
+
+    The same update as `tf.keras.optimizers.Adam` (epsilon outside the square root, not adaptive):
+
+        m <- b1 m + (1 - b1) g,   v <- b2 v + (1 - b2) g^2,
+        w <- w - lr sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps)
+
+    A sparse gradient (the embedding table's) is summed into a dense one first, as dense Adam
+    defines it (rows not looked up still decay their moments and move). Keras' own sparse path
+    computes the same with about ten passes over the table per step; the fused kernel makes one,
+    which halves the time of a training step on CPU when the table dominates the parameters.
+    """
+
+    def _deduplicate_sparse_grad(self, grads):
+        return grads  # summed when densified in update_step
+
+    def update_step(self, gradient, variable):
+        key = self._var_key(variable)
+        m = self._momentums[self._index_dict[key]]
+        v = self._velocities[self._index_dict[key]]
+        dtype = variable.dtype
+        step = tf.cast(self.iterations + 1, dtype)
+        beta_1, beta_2 = tf.cast(self.beta_1, dtype), tf.cast(self.beta_2, dtype)
+        return tf.raw_ops.ResourceApplyAdam(
+            var=variable.handle, m=m.handle, v=v.handle,
+            beta1_power=tf.pow(beta_1, step), beta2_power=tf.pow(beta_2, step),
+            lr=tf.cast(self.learning_rate, dtype), beta1=beta_1, beta2=beta_2,
+            epsilon=tf.cast(self.epsilon, dtype), grad=tf.convert_to_tensor(gradient),
+        )
 
 
 def seed_everything(seed: int) -> None:
@@ -78,11 +111,12 @@ def train(
     """Train `model` (compiled here with Adam) for up to `options.epochs`; the best epoch's weights end in the model.
 
     `train_data(epoch)` gives the training stream of that epoch. With `resume`, training continues
-    from the latest checkpoint in `checkpoint_dir` (an error if it is corrupted).
+    from the latest checkpoint in `checkpoint_dir` (an error if it is corrupted). `on_epoch_end` gets
+    the epoch's metrics and its wall-clock `train_seconds` and `validation_seconds`.
     """
     directory = Path(checkpoint_dir)
     directory.mkdir(parents=True, exist_ok=True)
-    optimizer = tf.keras.optimizers.Adam(options.learning_rate)
+    optimizer = FusedAdam(options.learning_rate)
     model.compile(optimizer=optimizer)
     state = _State()
     latest = tf.train.CheckpointManager(
@@ -104,9 +138,12 @@ def train(
         if result.stopped_early:
             break
         optimizer.learning_rate.assign(options.learning_rate * options.learning_rate_decay**epoch)
+        started = time.perf_counter()
         fitted = model.fit(train_data(epoch), epochs=1, verbose=0, callbacks=callbacks or [])
+        seconds = {"train_seconds": time.perf_counter() - started}
         metrics = {f"train_{k}": float(v[-1]) for k, v in fitted.history.items()}
         metrics.update({f"val_{k}": float(v) for k, v in model.evaluate(validation_data, verbose=0, return_dict=True).items()})
+        seconds["validation_seconds"] = time.perf_counter() - started - seconds["train_seconds"]
         metrics["learning_rate"] = float(optimizer.learning_rate.numpy())
         improved = metrics["val_auc"] > state.best_auc.numpy()
         if improved:
@@ -124,7 +161,7 @@ def train(
         latest.save(checkpoint_number=epoch)
         _write_history(directory, result)
         if on_epoch_end is not None:
-            on_epoch_end(epoch, metrics)
+            on_epoch_end(epoch, {**metrics, **seconds})  # timings stay out of the history: it is reproducible
     if best.latest_checkpoint:
         best.checkpoint.restore(best.latest_checkpoint).expect_partial()
     return result

@@ -1,4 +1,4 @@
-"""The vocab stage as a Beam pipeline: Parquet record batches -> merged value counts -> layout -> artifact.
+"""The vocab stage as a Beam pipeline: Parquet row groups -> merged value counts -> layout -> artifact.
 
 The transform is thin: counting, merging and laying out are `features.vocabulary` and
 `features.layout`, unit-tested without Beam. Counts merge exactly and the layout is built once from
@@ -9,6 +9,7 @@ the merged counts, so the artifact is byte-identical whatever the runner and num
 from __future__ import annotations
 
 import os
+import pickle
 import warnings
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -17,34 +18,73 @@ import apache_beam as beam
 
 from features.artifacts import Stopwatch
 from features.config import FeatureConfig, FeatureplexConfig, VocabParams, load_config
-from features.dataset import DEFAULT_BATCH_ROWS, ParquetDataset, open_dataset
+from features.dataset import DEFAULT_BATCH_ROWS, ParquetDataset, RowGroupRef, open_dataset, read_row_group
 from features.errors import InputError
 from features.layout import EmptyVocabularyWarning, Layout, LAYOUT_FILE, build_layout, write_vocab_artifact
 from features.schema import DatasetSchema, Kind, resolve_schema
 from features.vocabulary import ValueCounts
-from pipelines.beam_io import ReadParquetBatches, pipeline_options
+from pipelines.beam_io import pipeline_options
 
 
+class ValueCountsCoder(beam.coders.Coder):
+    """Pickles a `ValueCounts` (merged counts only) and estimates its size without encoding it.
+
+    Beam's operation counters estimate the size of sampled elements, every one of the first ten, by
+    encoding them; with the default pickling coder that was a full pickle of the accumulator (millions
+    of tokens for an ID-like column) at each step it passed through.
+    """
+
+    def encode(self, value: ValueCounts) -> bytes:
+        return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def decode(self, encoded: bytes) -> ValueCounts:
+        return pickle.loads(encoded)
+
+    def is_deterministic(self) -> bool:
+        return False
+
+    def estimate_size(self, value: ValueCounts) -> int:
+        return value.estimated_bytes()
+
+    def to_type_hint(self):
+        return ValueCounts
+
+
+beam.coders.registry.register_coder(ValueCounts, ValueCountsCoder)
+
+
+@beam.typehints.with_output_types(ValueCounts)
 class CountValues(beam.CombineFn):
-    """Record batches -> one `ValueCounts` (a CombineFn: workers count their batches, merges sum them)."""
+    """Row groups -> one `ValueCounts` (a CombineFn: workers read and count their row groups, merges sum them).
 
-    def __init__(self, categorical: Sequence[str], sequences: Mapping[str, str]):
+    The elements are row-group references, not record batches: each worker reads its row groups
+    itself, so no batch is ever encoded by Beam (its counters would pickle sampled batches to
+    estimate their size). `None` is no row group (an input without any).
+    """
+
+    def __init__(self, categorical: Sequence[str], sequences: Mapping[str, str], batch_rows: int = DEFAULT_BATCH_ROWS):
         super().__init__()
         self._categorical = list(categorical)
         self._sequences = dict(sequences)
+        self._batch_rows = batch_rows
 
     def create_accumulator(self) -> ValueCounts:
         return ValueCounts(self._categorical, self._sequences)
 
-    def add_input(self, counts: ValueCounts, element) -> ValueCounts:
-        _origin, batch = element
-        return counts.add(batch)
+    def add_input(self, counts: ValueCounts, ref: RowGroupRef | None) -> ValueCounts:
+        if ref is not None:
+            for _origin, batch in read_row_group(ref, [*counts.categorical, *counts.sequences], self._batch_rows):
+                counts.add(batch)
+        return counts
 
     def merge_accumulators(self, accumulators) -> ValueCounts:
         return ValueCounts.merge_all(accumulators)
 
     def extract_output(self, counts: ValueCounts) -> ValueCounts:
         return counts
+
+    def get_accumulator_coder(self) -> ValueCountsCoder:
+        return ValueCountsCoder()
 
 
 def _write_artifact(counts: ValueCounts, out: str, params: VocabParams, overrides: Mapping[str, FeatureConfig],
@@ -73,11 +113,15 @@ class BuildVocabulary(beam.PTransform):
         self._batch_rows = batch_rows
 
     def expand(self, pbegin):
-        columns = [*self._counts.categorical, *self._counts.sequences]
+        # without_defaults: the one combined value flows straight into the write instead of being
+        # materialised as a side input (an extra encode and decode); `[None]` keeps an input without
+        # row groups producing its (empty) artifact.
+        counts = CountValues(self._counts.categorical, self._counts.sequences, self._batch_rows)
         return (
             pbegin
-            | "ReadBatches" >> ReadParquetBatches(self._dataset, columns, self._batch_rows)
-            | "CountValues" >> beam.CombineGlobally(CountValues(self._counts.categorical, self._counts.sequences))
+            | "ListRowGroups" >> beam.Create(self._dataset.row_groups() or [None])
+            | "Spread" >> beam.Reshuffle()
+            | "CountValues" >> beam.CombineGlobally(counts).without_defaults().with_output_types(ValueCounts)
             | "LayOutAndWrite" >> beam.Map(_write_artifact, self._out, self._params, self._overrides, self._manifest)
         )
 

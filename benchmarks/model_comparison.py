@@ -1,0 +1,148 @@
+"""Validation AUC / logloss of lr, dnn, dcn, autoint and autoint+ on `featureplex synth` data.
+
+For each seed: synthetic data (`--rows`, that seed), one vocab artifact, then every model trained by
+`train_ctr_model` (the code `featureplex train` runs) with the same layout, embedding dimension,
+epochs, batch size, learning rate and seed, each with its tower's default parameters (the docstrings
+of models/*.py give them). The synthetic label has a known logit, so the script also prints the
+oracle AUC on the same validation rows: the ceiling no model can pass.
+
+    .venv/bin/python benchmarks/model_comparison.py --rows 200000 --seeds 0 1
+
+Everything is written under a temporary directory (or `--work`), MLflow included.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+MODELS = ("lr", "dnn", "dcn", "autoint", "autoint+")
+CONFIG = """\
+user: user_id
+features:
+  leak_label: {{role: ignore}}
+  noise_row_id: {{role: ignore}}
+vocab: {{dimension: {dimension}}}
+"""
+
+
+def oracle_auc(data: Path, config: Path, validation_fraction: float, seed: int) -> float:
+    """AUC of the true logit (ground_truth.json) on the validation rows the models are scored on."""
+    from models.input import InputOptions, Split, iter_split_tables
+    from models.metrics import grouped_auc
+    from pipelines.command_inputs import resolve_inputs
+    from pipelines.synth import AFFINITY_COEFFICIENT, INF_NUM_COEFFICIENT, N_CATEGORIES, XOR_COEFFICIENT
+
+    truth = json.loads((data / "ground_truth.json").read_text())["logit"]
+    inputs = resolve_inputs(str(data), str(config), None)
+    labels, logits = [], []
+    for table in iter_split_tables(inputs.dataset, inputs.schema, Split(validation_fraction, seed), "validation",
+                                   InputOptions(), epoch=None):
+        columns = {name: table.column(name).to_numpy(zero_copy_only=False) for name in table.column_names
+                   if name != "history_item_ids" and name != "history_timestamps"}
+        logit = np.full(table.num_rows, truth["intercept"])
+        for name, effects in truth["effects"].items():
+            logit += np.array([effects.get(str(value), 0.0) for value in columns[name]])
+        history = table.column("history_item_ids").to_pylist()
+        category = columns["item_category"]
+        affinity = np.array([np.mean(np.asarray(items) % N_CATEGORIES == c) if items else 0.0
+                             for items, c in zip(history, category)])
+        logit += (INF_NUM_COEFFICIENT * columns["inf_num"]
+                  + XOR_COEFFICIENT * np.where(columns["xor_a"] != columns["xor_b"], 1.0, -1.0)
+                  + AFFINITY_COEFFICIENT * affinity)
+        labels.append(columns["label"])
+        logits.append(logit)
+    labels, logits = np.concatenate(labels), np.concatenate(logits)
+    return grouped_auc(np.zeros(len(labels)), labels, logits)
+
+
+def run_seed(work: Path, seed: int, args) -> dict[str, dict]:
+    from pipelines.command_inputs import resolve_inputs
+    from pipelines.synth import generate_synthetic
+    from pipelines.train_flow import train_ctr_model
+    from pipelines.vocab_pipeline import build_vocabulary
+
+    root = work / f"seed-{seed}"
+    data, vocab, config = root / "data", root / "vocab", root / "config.yaml"
+    root.mkdir(parents=True, exist_ok=True)
+    config.write_text(CONFIG.format(dimension=args.dimension))
+    if not (data / "ground_truth.json").exists():
+        generate_synthetic(data, rows=args.rows, seed=seed)
+    if not (vocab / "layout.json").exists():
+        build_vocabulary(data, config, vocab)
+
+    results = {}
+    for name in args.models:
+        inputs = resolve_inputs(str(data), str(config), None)
+        params = inputs.config.train.model_copy(update={
+            "model": name, "epochs": args.epochs, "batch_size": args.batch_size,
+            "learning_rate": args.learning_rate, "seed": seed,
+        })
+        out = root / "models" / name.replace("+", "_plus")
+        started = time.perf_counter()
+        outcome = train_ctr_model(inputs, str(vocab), out, params)
+        results[name] = {
+            "val_auc": outcome.metrics["val_auc"], "val_logloss": outcome.metrics["val_logloss"],
+            "best_epoch": outcome.best_epoch, "seconds": time.perf_counter() - started,
+        }
+        print(f"seed {seed} {name:9s} val_auc {results[name]['val_auc']:.4f}  val_logloss "
+              f"{results[name]['val_logloss']:.4f}  best epoch {outcome.best_epoch}  "
+              f"({results[name]['seconds']:.0f}s)", flush=True)
+    validation_fraction = resolve_inputs(str(data), str(config), None).config.train.validation_fraction
+    results["oracle"] = {"val_auc": oracle_auc(data, config, validation_fraction, seed)}
+    return results
+
+
+def print_table(all_results: dict[int, dict[str, dict]], models: list[str]) -> None:
+    seeds = sorted(all_results)
+    header = f"{'model':10s}" + "".join(f" | seed {s} AUC  logloss" for s in seeds) + " | mean AUC | vs dnn  | vs lr"
+    print("\n" + header + "\n" + "-" * len(header))
+    mean = {m: float(np.mean([all_results[s][m]["val_auc"] for s in seeds])) for m in [*models, "oracle"]}
+    for name in [*models, "oracle"]:
+        cells = ""
+        for s in seeds:
+            r = all_results[s][name]
+            logloss = f"{r['val_logloss']:.4f}" if "val_logloss" in r else "   -  "
+            cells += f" | {r['val_auc']:.4f}  {logloss}    "
+        versus_dnn = f"{mean[name] - mean['dnn']:+.4f}" if "dnn" in mean and name != "oracle" else "   -   "
+        versus_lr = f"{mean[name] - mean['lr']:+.4f}" if "lr" in mean and name != "oracle" else "   -   "
+        print(f"{name:10s}{cells} | {mean[name]:.4f}   | {versus_dnn} | {versus_lr}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=1024)
+    parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument("--dimension", type=int, default=16)
+    parser.add_argument("--work", type=Path, default=None, help="keep data, vocab and models here (default: a temporary directory)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the results as JSON")
+    args = parser.parse_args()
+    json_path = args.json.resolve() if args.json else None
+
+    with tempfile.TemporaryDirectory(prefix="model-comparison-") as scratch:
+        work = (args.work or Path(scratch)).resolve()
+        work.mkdir(parents=True, exist_ok=True)
+        os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{work}/mlflow.db")
+        os.chdir(work)  # MLflow's artifact root (./mlruns) lands here, not in the repository
+        all_results = {seed: run_seed(work, seed, args) for seed in args.seeds}
+        print_table(all_results, args.models)
+        if json_path:
+            json_path.write_text(json.dumps({str(k): v for k, v in all_results.items()}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
