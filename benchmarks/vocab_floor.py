@@ -47,11 +47,18 @@ def polars_floor(files: list[str], categorical: list[str], sequences: list[str])
 def profile_phases(dataset, counts_template, batch_rows: int) -> dict[str, float]:
     """The pipeline's work without Beam, phase by phase, in one process."""
     from features.config import VocabParams
-    from features.dataset import iter_record_batches
+    from features.dataset import read_row_group
     from features.layout import build_layout, write_vocab_artifact
-    from features.vocabulary import ValueCounts
+    from features.vocabulary import ValueCounts, is_text
 
     columns = [*counts_template.categorical, *counts_template.sequences]
+    text = [name for name in counts_template.categorical if is_text(dataset.schema.field(name).type)]
+
+    def iter_record_batches(dataset, columns, batch_rows):  # as the pipeline reads: text as dictionaries
+        for ref in dataset.row_groups():
+            for _, batch in read_row_group(ref, columns, batch_rows, text):
+                yield batch
+
     phases = {}
     start = time.perf_counter()
     for _ in iter_record_batches(dataset, columns, batch_rows):

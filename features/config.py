@@ -104,7 +104,7 @@ class TrainParams(StrictModel):
 
 
 class OptFsParams(StrictModel):
-    """OptFS feature selection (DESIGN.md section 5): `featureplex train --select optfs`."""
+    """OptFS feature selection (DESIGN.md section 5): `featureplex train --select optfs` or `run.select: optfs`."""
 
     penalty: float = Field(1e-4, gt=0, le=1, description="lambda: weight of the sum of all gates in the search loss")
     final_tau: float = Field(200.0, gt=1, description="temperature at the last search epoch (tau starts at 1)")
@@ -127,6 +127,8 @@ class RunParams(StrictModel):
     interaction_gain: float = Field(0.005, ge=0, description="pairs with this interaction gain (nats) join the selection")
     register_name: str | None = Field("featureplex-ctr", description="registered model name; null: do not register")
     alias: str = "champion"
+    select: Literal["none", "optfs"] = Field(
+        "none", description="optfs: learn gates on every feature value (section `optfs`), prune the layout, train on it")
 
 
 class FeatureplexConfig(StrictModel):

@@ -13,14 +13,18 @@ import glob
 import hashlib
 import os
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Iterator, Sequence
+from typing import Iterator, Sequence, TypeVar
 
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from features.errors import InputError
+
+T = TypeVar("T")
+_DONE = object()
 
 DEFAULT_BATCH_ROWS = 65_536
 
@@ -158,16 +162,33 @@ def open_dataset(path: str | os.PathLike) -> ParquetDataset:
 
 
 def read_row_group(
-    ref: RowGroupRef, columns: Sequence[str] | None = None, batch_rows: int = DEFAULT_BATCH_ROWS
+    ref: RowGroupRef, columns: Sequence[str] | None = None, batch_rows: int = DEFAULT_BATCH_ROWS,
+    dictionary_columns: Sequence[str] = (),
 ) -> Iterator[tuple[BatchOrigin, pa.RecordBatch]]:
-    """The batches of one row group, each with its origin."""
+    """The batches of one row group, each with its origin; `dictionary_columns` come dictionary-encoded.
+
+    Reading a string column as a dictionary keeps Parquet's own dictionary pages instead of
+    materialising one string per row: the way to read a column only to count its values.
+    """
     filesystem, inner = filesystem_of(ref.path)
-    parquet = pq.ParquetFile(inner, filesystem=filesystem)
+    parquet = pq.ParquetFile(inner, filesystem=filesystem, read_dictionary=list(dictionary_columns) or None)
     first_row = ref.first_row
     name = os.path.basename(ref.path)
     for batch in parquet.iter_batches(batch_size=batch_rows, row_groups=[ref.row_group], columns=columns):
         yield BatchOrigin(name, first_row), batch
         first_row += batch.num_rows
+
+
+def read_ahead(items: Iterator[T]) -> Iterator[T]:
+    """The same items, the next one produced on a thread while the caller works on the current one.
+
+    Arrow's Parquet reader releases the GIL, so reading the next batch overlaps counting this one.
+    """
+    with ThreadPoolExecutor(max_workers=1) as reader:
+        pending = reader.submit(next, items, _DONE)
+        while (item := pending.result()) is not _DONE:
+            pending = reader.submit(next, items, _DONE)
+            yield item
 
 
 def iter_origin_batches(

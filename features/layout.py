@@ -16,8 +16,9 @@ Row 0 is padding (masked sequence positions). The modes differ in how the other 
   `num_tables` tables of `[buckets, dim_per_table]`, round-robin; here chunk j reads column slice j of
   the one table, i.e. `chunks` such tables side by side.
 - `separate` (the classic baseline): each feature hashes, with one chunk, into its own region of
-  rows, sized in proportion to its number of distinct values (each at least one row). Disjoint
-  regions of one variable are separate tables.
+  rows. Regions are sized as one sizes per-feature tables by hand: equal shares, except that a feature
+  never gets more rows than it has distinct values (missing included), what the small features leave
+  going to the larger ones. Disjoint regions of one variable are separate tables.
 
 A budget (`vocab.budget_parameters` or `vocab.budget_rows`) fixes `rows` for every mode, so the modes
 compare at equal parameter counts. Without one, `rows` is what hybrid needs to give every eligible
@@ -258,16 +259,34 @@ def _head(eligible: Mapping[str, pl.DataFrame], capacity: int) -> pl.DataFrame:
     return winners.group_by("feature").agg(pl.len().alias("rows"), pl.col(COUNT).sum().alias("occurrences"))
 
 
-def _proportional_rows(weights: Mapping[str, int], rows: int) -> dict[str, int]:
-    """Split `rows` in proportion to the weights, each at least one row (largest remainder, ties by name)."""
-    if not sum(weights.values()):  # no data at all: equal regions
+def _largest_remainder(weights: Mapping[str, int], rows: int) -> dict[str, int]:
+    """Split `rows` in proportion to the weights (largest remainder, ties by name)."""
+    if not sum(weights.values()):  # no data at all: equal parts
         weights = dict.fromkeys(weights, 1)
-    spare, total = rows - len(weights), sum(weights.values())
-    shares = {name: 1 + spare * weight // total for name, weight in weights.items()}
-    by_remainder = sorted(weights, key=lambda name: (-(spare * weights[name] % total), name))
+    total = sum(weights.values())
+    shares = {name: rows * weight // total for name, weight in weights.items()}
+    by_remainder = sorted(weights, key=lambda name: (-(rows * weights[name] % total), name))
     for name in by_remainder[: rows - sum(shares.values())]:
         shares[name] += 1
     return shares
+
+
+def _region_rows(distinct: Mapping[str, int], rows: int) -> dict[str, int]:
+    """Separate mode's regions: equal shares, but no feature gets more rows than it has values (at least one).
+
+    Max-min fair, as one sizes per-feature tables by hand: small features get a row per value and what
+    they leave goes to the larger ones in equal parts; rows beyond every feature's values are spread
+    in proportion to the values (fewer collisions for the largest).
+    """
+    shares, left = {}, rows
+    smallest_first = sorted(distinct, key=lambda name: (distinct[name], name))
+    for index, name in enumerate(smallest_first):
+        shares[name] = max(1, min(distinct[name], left // (len(smallest_first) - index)))
+        left -= shares[name]
+    if left:
+        for name, extra in _largest_remainder(distinct, left).items():
+            shares[name] += extra
+    return {name: shares[name] for name in distinct}
 
 
 def _coverage(covered: int, occurrences: int) -> float:
@@ -323,7 +342,7 @@ def build_layout(
     else:
         weights = {name: stats[name]["distinct"] + (1 if stats[name]["missing"] else 0) for name in counts.features}
         start = PADDING_ROW + 1
-        for name, region in _proportional_rows(weights, rows - 1).items():
+        for name, region in _region_rows(weights, rows - 1).items():
             features[name] = FeatureLayout(
                 chunks=1, salt=salts[name], missing_row=None, head_offset=start, head_rows=0,
                 tail_offset=start, tail_rows=region, coverage=0.0, **stats[name],

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 from typing import Iterable, Mapping
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -55,6 +56,10 @@ _COMPACT_MIN_ROWS = 1 << 20
 # (an ID-like column is then merged about once, when the accumulator is shipped, not at every doubling).
 _DISTINCT_SHARE = 0.9
 _DISTINCT_PATIENCE = 4
+# Non-negative integers below this bound (or the batch length, if larger) are counted by bincount.
+_BINCOUNT_SPAN = 1 << 20
+# The token types a feature's counts can hold, widest last: mixed sources widen to the widest.
+_WIDTH = {pl.Int64: 0, pl.String: 1, pl.Binary: 2}
 
 
 def _invalid_utf8(values: pa.Array) -> pa.Array:
@@ -73,6 +78,12 @@ def _is_list(arrow_type: pa.DataType) -> bool:
     return pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type) or pa.types.is_fixed_size_list(arrow_type)
 
 
+def is_text(arrow_type: pa.DataType) -> bool:
+    """String or binary (not dictionary-encoded): the types Parquet can read as a dictionary."""
+    return any(check(arrow_type) for check in (pa.types.is_string, pa.types.is_large_string, pa.types.is_binary,
+                                               pa.types.is_large_binary))
+
+
 def token_kind(column: str, arrow_type: pa.DataType) -> str:
     """How a column's values become tokens: "integer", "binary" or "string"; other types are an InputError."""
     if pa.types.is_dictionary(arrow_type):
@@ -86,62 +97,133 @@ def token_kind(column: str, arrow_type: pa.DataType) -> str:
     raise InputError(f"column '{column}': type {arrow_type} cannot have a vocabulary (expected string, binary or integer)")
 
 
-def _distinct_counts(column: str, values: pa.Array) -> tuple[pl.LazyFrame, pl.Expr, pl.Expr]:
-    """Distinct values of one array with their counts (token as text), and which rows are missing / unrepresentable.
+def _native_values(values: pa.Array) -> pa.Array:
+    """Values in the type their counts keep: int64, large_string or large_binary (booleans as 0 / 1)."""
+    kind = token_kind("", values.type)
+    target = {"integer": pa.int64(), "string": pa.large_string(), "binary": pa.large_binary()}[kind]
+    return values if values.type == target else pc.cast(values, target)
 
-    Lazy: `ValueCounts.add` runs every column's counting, casts, flags, totals and filter as one query
-    (polars spreads the columns over its threads and the per-call overhead is paid once per batch).
+
+def _counts_table(tokens: pa.Array, counts: np.ndarray | pa.Array, nulls: int = 0) -> pa.Table:
+    """(token, count) as an Arrow table, with a null token row when `nulls`."""
+    table = pa.table({TOKEN: tokens, COUNT: pa.array(counts, pa.int64())})
+    if not nulls:
+        return table
+    return pa.concat_tables([table, pa.table({TOKEN: pa.nulls(1, tokens.type), COUNT: pa.array([nulls], pa.int64())})])
+
+
+def _bincounts(indices: pa.Array, minlength: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(values present, their counts) of non-negative integers, nulls left out."""
+    bins = np.bincount((indices.drop_null() if indices.null_count else indices).to_numpy(), minlength=minlength)
+    present = np.flatnonzero(bins)
+    return present, bins[present]
+
+
+def _value_counts(values: pa.Array) -> pa.Table:
+    """(token, count) of one array's distinct values, tokens in their native type (null included); no loop over rows.
+
+    Dictionary arrays (text read as Parquet dictionaries) and small non-negative integers (categorical
+    ids) are counted by `np.bincount`, several times faster than hashing; everything else by Arrow's
+    hash kernel.
     """
-    kind = token_kind(column, values.type)
     if pa.types.is_dictionary(values.type):
-        values = values.dictionary_decode()
-    if pa.types.is_boolean(values.type):  # as the model's input does: True -> "1"
-        values = pc.cast(values, pa.int8())
-    if kind == "binary":  # UTF-8 validation needs the distinct keys at hand
-        counts = pl.from_arrow(values).alias(TOKEN).value_counts(name=COUNT)
-        keys = counts[TOKEN].to_arrow().cast(pa.large_binary())
-        invalid = _invalid_utf8(keys)
-        text = pc.if_else(invalid, pa.scalar(None, pa.large_binary()), keys).view(pa.large_string())
-        counts = pl.DataFrame({TOKEN: pl.from_arrow(text).cast(pl.String), COUNT: counts[COUNT].cast(pl.Int64),
-                               "invalid": invalid})
-        missing = pl.col(TOKEN).is_null() & ~pl.col("invalid") | (pl.col(TOKEN) == "")
-        return counts.lazy(), missing, pl.col("invalid") | pl.col(TOKEN).str.contains("[\r\n]")
-    distinct = pc.value_counts(values)  # Arrow's hash kernel: faster than polars' on a batch of tokens
-    counts = pl.from_arrow(pa.table({TOKEN: distinct.field("values"), COUNT: distinct.field("counts")})).lazy()
-    counts = counts.with_columns(pl.col(TOKEN).cast(pl.String), pl.col(COUNT).cast(pl.Int64))
-    if kind == "integer":
-        return counts, pl.col(TOKEN).is_null() | (pl.col(TOKEN) == str(MISSING_INT)), pl.lit(False)
-    return counts, pl.col(TOKEN).is_null() | (pl.col(TOKEN) == ""), pl.col(TOKEN).str.contains("[\r\n]")
+        present, counts = _bincounts(values.indices, len(values.dictionary))
+        tokens = _native_values(values.dictionary.take(pa.array(present)))
+        table = _counts_table(tokens, counts, values.null_count)
+        if pc.count_distinct(tokens).as_py() < len(tokens):  # Arrow allows a value twice in a dictionary
+            table = table.group_by(TOKEN).aggregate([(COUNT, "sum")]).rename_columns([TOKEN, COUNT])
+        return table
+    values = _native_values(values)
+    if pa.types.is_integer(values.type) and len(values) > values.null_count:
+        low, high = pc.min_max(values).values()
+        if low.as_py() >= 0 and high.as_py() < max(_BINCOUNT_SPAN, 2 * len(values)):
+            present, counts = _bincounts(values)
+            return _counts_table(pa.array(present, pa.int64()), counts, values.null_count)
+    distinct = pc.value_counts(values)
+    return _counts_table(distinct.field("values"), distinct.field("counts"))
 
 
-def _counting_queries(column: str, values: pa.Array) -> list[pl.LazyFrame]:
-    """Two queries over one array: (missing, unrepresentable) occurrence totals, and the counts of the other values."""
-    counts, missing, unrepresentable = _distinct_counts(column, values)
-    flagged = counts.with_columns(missing.fill_null(False).alias("_missing"),
-                                  unrepresentable.fill_null(False).alias("_unrepresentable"))
-    missing, unrepresentable = pl.col("_missing"), pl.col("_unrepresentable")
-    return [
-        flagged.select(
-            pl.col(COUNT).filter(missing).sum().alias("missing"),
-            pl.col(COUNT).filter(unrepresentable & ~missing).sum().alias("unrepresentable"),
-        ),
-        flagged.filter(~missing & ~unrepresentable).select(TOKEN, COUNT),
-    ]
+def _without_padding(counts: pa.Table) -> pa.Table:
+    """A sequence's counts less its padding (null, empty string, `MISSING_INT`): padding is not a value."""
+    tokens = counts.column(TOKEN)
+    padding = pc.equal(tokens, MISSING_INT if pa.types.is_integer(tokens.type) else pa.scalar(b"", tokens.type))
+    return counts.filter(pc.invert(pc.fill_null(padding, True)))
+
+
+def _as_frames(parts: list[pa.Table | pl.DataFrame]) -> list[pl.DataFrame]:
+    """Polars frames of the parts, the Arrow tables concatenated per token type first (one conversion each)."""
+    frames = [part for part in parts if isinstance(part, pl.DataFrame)]
+    tables = [part for part in parts if isinstance(part, pa.Table)]
+    for token_type in sorted({table.schema.field(TOKEN).type for table in tables}, key=str):
+        frames.append(pl.from_arrow(pa.concat_tables([t for t in tables if t.schema.field(TOKEN).type == token_type])))
+    return frames
+
+
+def _widened(parts: list[pl.DataFrame]) -> list[pl.DataFrame]:
+    """Parts of one feature in one token type: integers as decimal text, text as UTF-8 bytes when binary joins in."""
+    widest = max((part.schema[TOKEN] for part in parts), key=lambda dtype: _WIDTH[dtype])
+    widened = []
+    for part in parts:
+        token = pl.col(TOKEN)
+        if part.schema[TOKEN] == pl.Int64 and widest != pl.Int64:
+            token = token.cast(pl.String)
+        if widest == pl.Binary and part.schema[TOKEN] != pl.Binary:
+            token = token.cast(pl.String).cast(pl.Binary)
+        widened.append(part.with_columns(token))
+    return widened
+
+
+def _split_tokens(merged: pl.DataFrame) -> tuple[pl.DataFrame, int, int]:
+    """Merged native counts -> (text tokens of the representable values, missing, unrepresentable occurrences)."""
+    dtype = merged.schema[TOKEN]
+    if dtype == pl.Int64:
+        missing = pl.col(TOKEN).is_null() | (pl.col(TOKEN) == MISSING_INT)
+        text = merged.with_columns(pl.col(TOKEN).cast(pl.String), missing.alias("_missing"), pl.lit(False).alias("_bad"))
+    else:
+        if dtype == pl.Binary:  # UTF-8 validation on the distinct keys only
+            keys = merged[TOKEN].to_arrow().cast(pa.large_binary())
+            invalid = _invalid_utf8(keys)
+            tokens = pc.if_else(invalid, pa.scalar(None, pa.large_binary()), keys).view(pa.large_string())
+            merged = merged.with_columns(pl.Series(TOKEN, tokens).cast(pl.String), pl.Series("_invalid", invalid))
+            invalid_expr = pl.col("_invalid")
+        else:
+            invalid_expr = pl.lit(False)
+        missing = ((pl.col(TOKEN).is_null() & ~invalid_expr) | (pl.col(TOKEN) == "")).fill_null(False)
+        bad = invalid_expr | pl.col(TOKEN).str.contains_any(["\r", "\n"]).fill_null(False)
+        text = merged.with_columns(missing.alias("_missing"), (bad & ~missing).alias("_bad"))
+    totals = text.select(pl.col(COUNT).filter("_missing").sum().alias("missing"),
+                         pl.col(COUNT).filter("_bad").sum().alias("bad")).row(0)
+    values = text.filter(~pl.col("_missing") & ~pl.col("_bad")).select(TOKEN, COUNT)
+    return values, int(totals[0] or 0), int(totals[1] or 0)
+
+
+def _ranked(values: pl.DataFrame) -> pl.DataFrame:
+    """Most frequent first, ties by token.
+
+    Tokens seen once are most of a large vocabulary (an ID-like column: all of it): they are sorted
+    as one column, several times faster than the frame's two-key sort, and go last.
+    """
+    once = pl.col(COUNT) == 1
+    rest = values.lazy().filter(~once).sort([COUNT, TOKEN], descending=[True, False])
+    singles = values.lazy().filter(once).select(pl.col(TOKEN).sort(), COUNT)
+    return pl.concat([rest, singles]).collect()
 
 
 class ValueCounts:
-    """Mergeable counts of each categorical feature's values; sequence elements count toward their shared feature."""
+    """Mergeable counts of each categorical feature's values; sequence elements count toward their shared feature.
+
+    Counts are kept per native value (integers as integers) while batches are added and merged, and
+    become text tokens, with missing and unrepresentable values set apart, once, when asked for.
+    """
 
     def __init__(self, categorical: Iterable[str], sequences: Mapping[str, str] | None = None) -> None:
         """`categorical`: scalar columns, each its own feature; `sequences`: list column -> feature it shares with."""
         self.categorical = tuple(sorted(categorical))
         self.sequences = dict(sorted((sequences or {}).items()))
         self.features = tuple(sorted(set(self.categorical) | set(self.sequences.values())))
-        self._merged = {feature: _EMPTY for feature in self.features}
-        self._pending: dict[str, list[pl.DataFrame]] = {feature: [] for feature in self.features}
-        self._missing = dict.fromkeys(self.features, 0)
-        self._unrepresentable = dict.fromkeys(self.features, 0)
-        self._ranked: dict[str, pl.DataFrame] = {}  # sorted merged counts, until the next change
+        self._merged: dict[str, pl.DataFrame | None] = dict.fromkeys(self.features)
+        self._pending: dict[str, list[pa.Table | pl.DataFrame]] = {feature: [] for feature in self.features}
+        self._split: dict[str, tuple[pl.DataFrame, int, int]] = {}  # text tokens, until the next change
         self._distinct = dict.fromkeys(self.features, False)  # the last compaction found no repeats
 
     def _same_sources(self, other: ValueCounts) -> bool:
@@ -160,39 +242,35 @@ class ValueCounts:
             token_kind(column, arrow_type)
 
     def add(self, batch: pa.RecordBatch) -> ValueCounts:
-        """Count one record batch (every categorical and sequence column of it) in one polars query."""
+        """Count one record batch: every categorical and sequence column, one vectorised count each."""
         self.check_schema(batch.schema)
-        sources = [(column, column, batch.column(column), False) for column in self.categorical]
-        # a sequence's missing elements are padding, not values: they are not counted as missing
-        sources += [(feature, column, pc.list_flatten(batch.column(column)), True)
-                    for column, feature in self.sequences.items()]
-        queries = [query for _, column, values, _ in sources for query in _counting_queries(column, values)]
-        results = pl.collect_all(queries)
-        for index, (feature, _, _, padding) in enumerate(sources):
-            missing, unrepresentable = results[2 * index].row(0)
-            if not padding:
-                self._missing[feature] += missing or 0
-            self._unrepresentable[feature] += unrepresentable or 0
-            self._pending[feature].append(results[2 * index + 1])
+        for column in self.categorical:
+            self._pending[column].append(_value_counts(batch.column(column)))
+        for column, feature in self.sequences.items():
+            self._pending[feature].append(_without_padding(_value_counts(pc.list_flatten(batch.column(column)))))
         for feature, parts in self._pending.items():
-            limit = max(_COMPACT_MIN_ROWS, self._merged[feature].height)
-            if sum(part.height for part in parts) > limit * (_DISTINCT_PATIENCE if self._distinct[feature] else 1):
+            self._split.pop(feature, None)
+            merged = self._merged[feature]
+            limit = max(_COMPACT_MIN_ROWS, 0 if merged is None else merged.height)
+            if sum(len(part) for part in parts) > limit * (_DISTINCT_PATIENCE if self._distinct[feature] else 1):
                 self._compact(feature)
         return self
 
     def _compact(self, feature: str) -> pl.DataFrame:
-        parts = self._pending[feature]
-        if parts:
-            rows = self._merged[feature].height + sum(part.height for part in parts)
-            # lazy: polars' query engine groups (and, in `ranked`, sorts) large frames about twice as
-            # fast as the eager calls
-            self._merged[feature] = (
-                pl.concat([self._merged[feature], *parts]).lazy().group_by(TOKEN).agg(pl.col(COUNT).sum()).collect()
-            )
-            self._pending[feature] = []
-            self._distinct[feature] = self._merged[feature].height >= _DISTINCT_SHARE * rows
-            self._ranked.pop(feature, None)
-        return self._merged[feature]
+        """Sum the pending counts (Arrow tables) into the merged ones (a polars frame); a part alone is distinct."""
+        parts = [part for part in (self._merged[feature], *self._pending[feature]) if part is not None]
+        if not parts:
+            return _EMPTY
+        frames = _as_frames(parts)
+        if len(frames) > 1 or len(parts) > 1:
+            rows = sum(len(part) for part in parts)
+            # lazy: polars' query engine groups large frames about twice as fast as the eager calls
+            merged = pl.concat(_widened(frames)).lazy().group_by(TOKEN).agg(pl.col(COUNT).sum()).collect()
+            self._distinct[feature] = merged.height >= _DISTINCT_SHARE * rows
+        else:
+            merged = frames[0]
+        self._merged[feature], self._pending[feature] = merged, []
+        return merged
 
     @classmethod
     def merge_all(cls, accumulators: Iterable[ValueCounts]) -> ValueCounts:
@@ -205,45 +283,44 @@ class ValueCounts:
         for other in accumulators:
             for feature in merged.features:
                 parts = [other._merged[feature], *other._pending[feature]]
-                merged._pending[feature].extend(part for part in parts if part.height)
-                merged._missing[feature] += other._missing[feature]
-                merged._unrepresentable[feature] += other._unrepresentable[feature]
+                merged._pending[feature].extend(part for part in parts if part is not None and len(part))
         for feature in merged.features:
-            parts = merged._pending[feature]
-            if len(parts) == 1 and any(parts[0] is other._merged[feature] for other in accumulators):
-                # one accumulator holds all of this feature's counts, already merged: nothing to sum
-                merged._merged[feature], merged._pending[feature] = parts[0], []
             merged._compact(feature)
         return merged
 
     def estimated_bytes(self) -> int:
         """Approximate size of the counts held, without encoding them (Beam's coders ask for it)."""
-        frames = [*self._merged.values(), *(part for parts in self._pending.values() for part in parts)]
-        return 64 + sum(int(frame.estimated_size()) for frame in frames)
+        merged = sum(int(frame.estimated_size()) for frame in self._merged.values() if frame is not None)
+        return 64 + merged + sum(part.nbytes if isinstance(part, pa.Table) else int(part.estimated_size())
+                                 for parts in self._pending.values() for part in parts)
 
     def __getstate__(self) -> dict:
         for feature in self.features:  # ship merged counts, not per-batch pieces
             self._compact(feature)
-        return {**self.__dict__, "_ranked": {}}
+        return {**self.__dict__, "_split": {}}
+
+    def _tokens(self, feature: str) -> tuple[pl.DataFrame, int, int]:
+        """(ranked text tokens, missing, unrepresentable) of a feature, computed once per change."""
+        if feature not in self._split:
+            values, missing, unrepresentable = _split_tokens(self._compact(feature))
+            self._split[feature] = _ranked(values), missing, unrepresentable
+        return self._split[feature]
 
     def ranked(self, feature: str) -> pl.DataFrame:
         """(token, count) of a feature's representable values, most frequent first, ties by token."""
-        merged = self._compact(feature)
-        if feature not in self._ranked:
-            self._ranked[feature] = merged.lazy().sort([COUNT, TOKEN], descending=[True, False]).collect()
-        return self._ranked[feature]
+        return self._tokens(feature)[0]
 
     def missing(self, feature: str) -> int:
-        """Occurrences of the missing value."""
-        return self._missing[feature]
+        """Occurrences of the missing value (null, empty string or `MISSING_INT`; never sequence padding)."""
+        return self._tokens(feature)[1]
 
     def unrepresentable(self, feature: str) -> int:
         """Occurrences of values the vocabulary file cannot hold (routed to the hashed tail)."""
-        return self._unrepresentable[feature]
+        return self._tokens(feature)[2]
 
     def occurrences(self, feature: str) -> int:
         """All occurrences: values, missing and unrepresentable."""
-        return int(self._compact(feature)[COUNT].sum()) + self._missing[feature] + self._unrepresentable[feature]
+        return int(self._compact(feature)[COUNT].sum())
 
     def to_arrow(self) -> pa.Table:
         """Every feature's ranked counts as one table (feature, token, count), features in name order."""

@@ -47,7 +47,8 @@ def run(ctx: click.Context, config_path: str, data: str | None, out: str | None,
     table.add_column("")
     table.add_row("top features", ", ".join(f"{name} ({score:.4f})" for name, score in summary.top_features))
     table.add_row("kept features", f"{len(summary.kept_features)}: " + ", ".join(summary.kept_features))
-    table.add_row("embedding parameters", f"{summary.parameters:,}")
+    before = f" (OptFS pruned from {summary.parameters_before_optfs:,})" if summary.parameters_before_optfs else ""
+    table.add_row("embedding parameters", f"{summary.parameters:,}{before}")
     for name in ("val_auc", "val_logloss", "val_gauc"):
         if name in summary.metrics:
             table.add_row(name, f"{summary.metrics[name]:.4f}")

@@ -12,6 +12,10 @@ interaction gain reaches `run.interaction_gain` (an XOR pair means nothing alone
 flagged as leakage, constant or ID-like. The rank stage cannot score a history, so every sequence is
 kept, with the feature whose rows it shares (the model, or OptFS, decides what it is worth).
 `run.features` in the config replaces all of this with an explicit list.
+
+With `run.select: optfs` the train stage is `featureplex train --select optfs`: OptFS learns a gate per
+feature value on the vocab stage's layout, the pruned layout is written under `train/pruned_vocab`
+and the exported model (`train/final`) is trained on it.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from features.config import FeatureConfig, FeatureplexConfig
 from features.errors import InputError
 from features.schema import Kind, resolve_schema
 from pipelines.command_inputs import CommandInputs, resolve_inputs
+from pipelines.optfs_flow import FINAL, PRUNED_VOCAB
 
 KEY_FILE = ".featureplex-key"
 PENDING_KEY_FILE = ".featureplex-key.pending"
@@ -44,6 +49,7 @@ class RunSummary:
     top_features: list[tuple[str, float]] = field(default_factory=list)
     kept_features: list[str] = field(default_factory=list)
     parameters: int = 0
+    parameters_before_optfs: int | None = None
     metrics: dict[str, float] = field(default_factory=dict)
     model_uri: str = ""
     run_id: str = ""
@@ -195,6 +201,10 @@ def run_pipeline(
         ranking = pl.read_parquet(root / "rank" / "ranking.parquet")
         summary.top_features = list(ranking.select("feature", "score").head(5).iter_rows())
         summary.parameters = json.loads((root / "vocab" / "layout.json").read_text())["parameters"]
+        if selected.run.select == "optfs":
+            summary.parameters_before_optfs = summary.parameters
+            pruned = root / "train" / PRUNED_VOCAB / "layout.json"
+            summary.parameters = json.loads(pruned.read_text())["parameters"]
         mlflow.set_tags({f"featureplex.stage.{name}": status for name, status in summary.stages.items()})
         mlflow.log_metrics({f"final_{k}": float(v) for k, v in summary.metrics.items()})
         log_artifacts([root / "selected_features.json"])
@@ -207,7 +217,11 @@ def _train(inputs: CommandInputs, selected: FeatureplexConfig, root: Path, vocab
     from pipelines.train_flow import train_ctr_model
 
     directory = root / "train"
-    key = stage_key("train", {"vocab": vocab_key, "train": selected.train.model_dump(mode="json")})
+    optfs = selected.run.select == "optfs"
+    payload = {"vocab": vocab_key, "train": selected.train.model_dump(mode="json")}
+    if optfs:
+        payload["optfs"] = selected.optfs.model_dump(mode="json")
+    key = stage_key("train", payload)
     if force or not is_current(directory, key):
         resume = not force and is_current(directory, key, PENDING_KEY_FILE)
         if not resume and directory.exists():
@@ -216,13 +230,18 @@ def _train(inputs: CommandInputs, selected: FeatureplexConfig, root: Path, vocab
         mark(directory, key, PENDING_KEY_FILE)
         on_stage("train", "start")
         selected_inputs = CommandInputs(inputs.dataset, selected, resolve_schema(inputs.dataset, selected, inputs.schema.label))
-        train_ctr_model(selected_inputs, str(root / "vocab"), directory, selected.train, resume=resume,
-                        ranking_dir=str(root / "rank"))
+        if optfs:
+            from pipelines.optfs_flow import select_optfs
+
+            select_optfs(selected_inputs, str(root / "vocab"), directory, selected.train, selected.optfs, resume=resume)
+        else:
+            train_ctr_model(selected_inputs, str(root / "vocab"), directory, selected.train, resume=resume,
+                            ranking_dir=str(root / "rank"))
         mark(directory, key)
         summary.stages["train"] = "ran"
         on_stage("train", "ran")
     else:
         summary.stages["train"] = "skipped"
         on_stage("train", "skipped")
-    card = json.loads((directory / "model_card.json").read_text())
+    card = json.loads((directory / (FINAL if optfs else ".") / "model_card.json").read_text())
     return card["metrics"], card["mlflow_model_uri"]

@@ -15,36 +15,46 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import apache_beam as beam
+from apache_beam.coders import coder_impl, coders
 
 from features.artifacts import Stopwatch
 from features.config import FeatureConfig, FeatureplexConfig, VocabParams, load_config
-from features.dataset import DEFAULT_BATCH_ROWS, ParquetDataset, RowGroupRef, open_dataset, read_row_group
+from features.dataset import DEFAULT_BATCH_ROWS, ParquetDataset, RowGroupRef, open_dataset, read_ahead, read_row_group
 from features.errors import InputError
 from features.layout import EmptyVocabularyWarning, Layout, LAYOUT_FILE, build_layout, write_vocab_artifact
 from features.schema import DatasetSchema, Kind, resolve_schema
-from features.vocabulary import ValueCounts
+from features.vocabulary import ValueCounts, is_text
 from pipelines.beam_io import pipeline_options
 
 
-class ValueCountsCoder(beam.coders.Coder):
-    """Pickles a `ValueCounts` (merged counts only) and estimates its size without encoding it.
+class _ValueCountsCoderImpl(coder_impl.StreamCoderImpl):
+    """Pickled, always length-prefixed (self-delimiting however Beam nests it); size estimated, not encoded."""
+
+    def encode_to_stream(self, value: ValueCounts, stream, nested: bool) -> None:
+        stream.write(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL), True)
+
+    def decode_from_stream(self, stream, nested: bool) -> ValueCounts:
+        return pickle.loads(stream.read_all(True))
+
+    def estimate_size(self, value: ValueCounts, nested: bool = False) -> int:
+        return value.estimated_bytes()
+
+
+class ValueCountsCoder(coders.FastCoder):
+    """The coder of the vocab accumulator: pickles a `ValueCounts` (merged counts only).
 
     Beam's operation counters estimate the size of sampled elements, every one of the first ten, by
     encoding them; with the default pickling coder that was a full pickle of the accumulator (millions
-    of tokens for an ID-like column) at each step it passed through.
+    of tokens for an ID-like column) at each step it passed through. This one estimates from the
+    frames' sizes. Its encoding is length-prefixed even where Beam asks for an unnested one: several
+    accumulators share one stream in the grouping of a multi-worker run.
     """
 
-    def encode(self, value: ValueCounts) -> bytes:
-        return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-
-    def decode(self, encoded: bytes) -> ValueCounts:
-        return pickle.loads(encoded)
+    def _create_impl(self) -> _ValueCountsCoderImpl:
+        return _ValueCountsCoderImpl()
 
     def is_deterministic(self) -> bool:
         return False
-
-    def estimate_size(self, value: ValueCounts) -> int:
-        return value.estimated_bytes()
 
     def to_type_hint(self):
         return ValueCounts
@@ -62,18 +72,21 @@ class CountValues(beam.CombineFn):
     estimate their size). `None` is no row group (an input without any).
     """
 
-    def __init__(self, categorical: Sequence[str], sequences: Mapping[str, str], batch_rows: int = DEFAULT_BATCH_ROWS):
+    def __init__(self, categorical: Sequence[str], sequences: Mapping[str, str], batch_rows: int = DEFAULT_BATCH_ROWS,
+                 dictionary_columns: Sequence[str] = ()):
         super().__init__()
         self._categorical = list(categorical)
         self._sequences = dict(sequences)
         self._batch_rows = batch_rows
+        self._dictionary_columns = list(dictionary_columns)
 
     def create_accumulator(self) -> ValueCounts:
         return ValueCounts(self._categorical, self._sequences)
 
     def add_input(self, counts: ValueCounts, ref: RowGroupRef | None) -> ValueCounts:
         if ref is not None:
-            for _origin, batch in read_row_group(ref, [*counts.categorical, *counts.sequences], self._batch_rows):
+            columns = [*counts.categorical, *counts.sequences]
+            for _origin, batch in read_ahead(read_row_group(ref, columns, self._batch_rows, self._dictionary_columns)):
                 counts.add(batch)
         return counts
 
@@ -116,7 +129,10 @@ class BuildVocabulary(beam.PTransform):
         # without_defaults: the one combined value flows straight into the write instead of being
         # materialised as a side input (an extra encode and decode); `[None]` keeps an input without
         # row groups producing its (empty) artifact.
-        counts = CountValues(self._counts.categorical, self._counts.sequences, self._batch_rows)
+        # text columns are read as dictionaries: counting their indices is cheaper than hashing strings
+        schema = self._dataset.schema
+        text = [name for name in self._counts.categorical if name in schema.names and is_text(schema.field(name).type)]
+        counts = CountValues(self._counts.categorical, self._counts.sequences, self._batch_rows, text)
         return (
             pbegin
             | "ListRowGroups" >> beam.Create(self._dataset.row_groups() or [None])

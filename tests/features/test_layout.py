@@ -79,12 +79,16 @@ def test_modes_have_equal_parameters_at_the_same_budget(counts, budget):
     assert all(feature.chunks == 1 for feature in separate.features.values())
 
 
-def test_separate_regions_follow_the_number_of_distinct_values(counts):
-    layout = build_layout(counts, VocabParams(mode="separate", dimension=4, budget_rows=11))
-    device, item = layout.features["device"], layout.features["item"]
-    # weights: device 3 values + missing = 4, item 4 + missing = 5; 10 rows -> 1 + floor(8 * w / 9) = 4 and 5,
-    # and the last row to the largest remainder (device: 32 % 9 = 5 > item: 40 % 9 = 4).
-    assert (device.tail_offset, device.tail_rows, item.tail_offset, item.tail_rows) == (1, 5, 6, 5)
+def test_separate_regions_are_equal_shares_capped_at_the_distinct_values(counts):
+    # distinct values + missing: device 4, item 5; the regions follow the padding row in name order
+    def regions(rows):
+        layout = build_layout(counts, VocabParams(mode="separate", dimension=4, budget_rows=rows))
+        return [(feature.tail_offset, feature.tail_rows) for feature in layout.features.values()]
+
+    assert regions(6) == [(1, 2), (3, 3)]  # 5 rows: 5 // 2 = 2 to the smaller, the other 3 to item
+    assert regions(9) == [(1, 4), (5, 4)]  # 8 rows: both at an equal share, below their values
+    # 10 rows: device needs only 4, item takes its 5 and the row left over (largest share of values)
+    assert regions(11) == [(1, 4), (5, 6)]
 
 
 def test_budget_below_the_minimum_names_the_key(counts):

@@ -114,3 +114,27 @@ def test_merging_is_order_independent_and_survives_pickling(monkeypatch):
 def test_merging_different_columns_is_refused():
     with pytest.raises(ValueError, match="different columns"):
         ValueCounts.merge_all([ValueCounts(["a"]), ValueCounts(["b"])])
+
+
+def test_integer_and_text_sources_of_one_feature_merge_as_text():
+    counts = ValueCounts(["item"], {"tags": "item"}).add(batch(
+        item=([1, 2], pa.int64()),
+        tags=([["1", "x"], [""]], pa.list_(pa.string())),
+    ))
+    assert counts.ranked("item").rows() == [("1", 2), ("2", 1), ("x", 1)]
+    assert counts.missing("item") == 0
+
+
+def test_wide_and_negative_integers_count_like_small_ones():
+    counts = ValueCounts(["i"]).add(batch(i=([5, 5, 10**12, -3, -3, -3], pa.int64())))
+    counts.add(batch(i=([5, 7], pa.int64())))  # small ids: the bincount path, merged with the hashed one
+    assert counts.ranked("i").rows() == [("-3", 3), ("5", 3), ("1000000000000", 1), ("7", 1)]
+
+
+def test_dictionary_columns_count_like_plain_ones_even_with_a_repeated_dictionary_value():
+    dictionary = pa.array(["a", "b", "a", ""])  # Arrow allows "a" twice
+    encoded = pa.DictionaryArray.from_arrays(pa.array([0, 1, 2, None, 3, 0], pa.int32()), dictionary)
+    plain = ValueCounts(["s"]).add(batch(s=(["a", "b", "a", None, "", "a"], pa.string())))
+    counts = ValueCounts(["s"]).add(pa.record_batch({"s": encoded}))
+    assert counts.ranked("s").rows() == plain.ranked("s").rows() == [("a", 3), ("b", 1)]
+    assert counts.missing("s") == plain.missing("s") == 2

@@ -80,3 +80,21 @@ def test_a_killed_run_completes_when_run_again(cli, data, tmp_path):
     leftovers = [p for p in (tmp_path / "out").rglob(".*") if ".tmp" in p.name or ".old-" in p.name]
     assert leftovers == []
     assert (tmp_path / "out" / "train" / "saved_model" / "saved_model.pb").exists()
+
+
+def test_run_with_optfs_trains_the_registered_model_on_the_pruned_layout(cli, data, tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text(CONFIG.format(data=data, out=tmp_path / "out").replace("register_name: run_test}", (
+        "register_name: run_optfs, select: optfs}\n"
+        "optfs: {penalty: 0.0001, search_epochs: 2, final_tau: 10, gate_learning_rate: 0.05}\n")))
+    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow.db"}
+    result = cli("run", config, env=env)
+    assert result.returncode == 0, result.stderr
+    train = tmp_path / "out" / "train"
+    pruned = json.loads((train / "pruned_vocab" / "layout.json").read_text())["parameters"]
+    full = json.loads((tmp_path / "out" / "vocab" / "layout.json").read_text())["parameters"]
+    assert pruned < full and f"{pruned:,} (OptFS pruned from {full:,})" in result.stdout
+    card = json.loads((train / "final" / "model_card.json").read_text())
+    assert card["layout"]["parameters"] == pruned
+    assert "models:/run_optfs@champion" in result.stdout
+    assert (train / "selection" / "keep_ratios.tsv").exists()

@@ -47,6 +47,16 @@ def test_one_and_two_workers_write_identical_artifacts(synthetic, tmp_path):
     assert manifest["stage"] == "vocab" and manifest["parameters"]["vocab"]["budget_parameters"] == 50_000
 
 
+def test_two_threads_in_one_process_write_the_same_artifact(synthetic, tmp_path):
+    # the accumulators then pass through the runner's grouping stream inside one process
+    config = FeatureplexConfig(vocab=VocabParams(budget_parameters=50_000))
+    with pytest.warns(EmptyVocabularyWarning):
+        build_vocabulary(synthetic, config, tmp_path / "one", batch_rows=500)
+        build_vocabulary(synthetic, config, tmp_path / "threads", batch_rows=500,
+                         beam_args=["--direct_num_workers", "2", "--direct_running_mode", "multi_threading"])
+    assert artifact_files(tmp_path / "one") == artifact_files(tmp_path / "threads")
+
+
 def test_cli_writes_the_artifact_and_passes_beam_flags_through(synthetic, tmp_path):
     result = run_cli("vocab", synthetic, "--out", tmp_path / "vocab", "--mode", "separate", "--dimension", "8",
                      "--budget-parameters", "8000", "--direct_num_workers", "1")
