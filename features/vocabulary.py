@@ -101,6 +101,8 @@ def _native_values(values: pa.Array) -> pa.Array:
     """Values in the type their counts keep: int64, large_string or large_binary (booleans as 0 / 1)."""
     kind = token_kind("", values.type)
     target = {"integer": pa.int64(), "string": pa.large_string(), "binary": pa.large_binary()}[kind]
+    if pa.types.is_uint64(values.type):  # beyond int64: counted as their decimal text
+        target = pa.large_string()
     return values if values.type == target else pc.cast(values, target)
 
 

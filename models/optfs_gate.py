@@ -15,7 +15,13 @@ selection then keeps or drops whole fields (a `NoHeadRowsWarning`).
 With logits m (initialised to m0 = 0.5) and temperature tau (a non-trainable variable):
 
     search:  g = sigmoid(tau * m) / sigmoid(m0)      (every gate starts at 1 when tau = 1)
-             loss += lambda * sum over all gates but padding of sigmoid(tau * m)
+             loss += lambda * sum over all gates but padding of w * sigmoid(tau * m)
+
+The weight w is 1 for a head or missing gate and, for a tail gate, the number of the feature's
+distinct training values outside its head: a tail gate stands for all of them (they share one gate
+because they share hashed rows), so it carries their penalties, as the paper's sum over every value's
+gate would. Without it a per-row ID column (only a tail) paid the penalty of one value and was
+never dropped.
     retrain: g = 1[m > 0]                             (the mask frozen; no penalty, no gradient)
 
 `GatedEmbedding` wraps a `MultiplexedEmbedding` with the same call signature and multiplies each
@@ -72,6 +78,17 @@ def gate_space(layout: Layout) -> tuple[int, dict[str, int]]:
     return dedicated, tails
 
 
+def penalty_weights(layout: Layout, size: int) -> np.ndarray:
+    """[size]: 0 for padding, 1 for a head or missing gate, the values outside the head for a tail gate."""
+    _, tails = gate_space(layout)
+    weights = np.ones(size)
+    weights[PADDING_ROW] = 0.0
+    for name, gate in tails.items():
+        feature = layout.features[name]
+        weights[gate] = max(1, feature.distinct - feature.head_rows)
+    return weights
+
+
 def gate_indices(layout: Layout, ids: Mapping[str, tf.Tensor]) -> dict[str, tf.Tensor]:
     """FeaturePreprocessing's ids {name: [..., chunks]} -> gate indices {name: [...]}.
 
@@ -111,6 +128,7 @@ class OptFsGate(tf.keras.layers.Layer):
         self.hard = self.add_weight(name="hard", shape=(), initializer="zeros", trainable=False)
         self.epoch = self.add_weight(name="epoch", shape=(), dtype=tf.int64, initializer="zeros", trainable=False)
         self.not_padding = tf.constant(np.arange(self.size) != PADDING_ROW, tf.float32)
+        self.penalty_weights = tf.constant(penalty_weights(self.layout, self.size), tf.float32)
 
     @classmethod
     def from_layout(cls, layout: Layout, **kwargs) -> OptFsGate:
@@ -125,7 +143,7 @@ class OptFsGate(tf.keras.layers.Layer):
 
     def call(self, gate_ids: Mapping[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         values = self.values()
-        penalty = self.penalty * tf.reduce_sum(self.not_padding * tf.sigmoid(self.tau * self.logits))
+        penalty = self.penalty * tf.reduce_sum(self.penalty_weights * tf.sigmoid(self.tau * self.logits))
         self.add_loss((1.0 - self.hard) * penalty)
         return {name: tf.gather(values, ids) for name, ids in gate_ids.items()}
 

@@ -35,7 +35,7 @@ from features.config import FeatureConfig, FeatureplexConfig
 from features.errors import InputError
 from features.schema import Kind, resolve_schema
 from pipelines.command_inputs import CommandInputs, resolve_inputs
-from pipelines.optfs_flow import FINAL, PRUNED_VOCAB
+from pipelines.optfs_flow import FINAL, PRUNED_VOCAB, SELECTION
 
 KEY_FILE = ".featureplex-key"
 PENDING_KEY_FILE = ".featureplex-key.pending"
@@ -233,7 +233,9 @@ def _train(inputs: CommandInputs, selected: FeatureplexConfig, root: Path, vocab
         if optfs:
             from pipelines.optfs_flow import select_optfs
 
-            select_optfs(selected_inputs, str(root / "vocab"), directory, selected.train, selected.optfs, resume=resume)
+            outcome = select_optfs(selected_inputs, str(root / "vocab"), directory, selected.train, selected.optfs,
+                                   resume=resume)
+            _write_selection_table(root, directory, outcome, summary.kept_features)
         else:
             train_ctr_model(selected_inputs, str(root / "vocab"), directory, selected.train, resume=resume,
                             ranking_dir=str(root / "rank"))
@@ -245,3 +247,16 @@ def _train(inputs: CommandInputs, selected: FeatureplexConfig, root: Path, vocab
         on_stage("train", "skipped")
     card = json.loads((directory / (FINAL if optfs else ".") / "model_card.json").read_text())
     return card["metrics"], card["mlflow_model_uri"]
+
+
+def _write_selection_table(root: Path, train_dir: Path, outcome, kept: Sequence[str]) -> None:
+    """The rank stage's and OptFS's verdicts side by side: `train/selection/rank_vs_optfs.tsv`."""
+    import polars as pl
+
+    from features.layout import read_vocab_artifact
+    from pipelines.selection_table import selection_table
+
+    layout, _ = read_vocab_artifact(root / "vocab")
+    ranking = pl.read_parquet(root / "rank" / "ranking.parquet")
+    table = selection_table(ranking, kept, outcome.keep_ratios, outcome.dropped, layout.sequences)
+    table.write_csv(train_dir / SELECTION / "rank_vs_optfs.tsv", separator="\t", float_precision=6)

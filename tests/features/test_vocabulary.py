@@ -129,6 +129,8 @@ def test_wide_and_negative_integers_count_like_small_ones():
     counts = ValueCounts(["i"]).add(batch(i=([5, 5, 10**12, -3, -3, -3], pa.int64())))
     counts.add(batch(i=([5, 7], pa.int64())))  # small ids: the bincount path, merged with the hashed one
     assert counts.ranked("i").rows() == [("-3", 3), ("5", 3), ("1000000000000", 1), ("7", 1)]
+    unsigned = ValueCounts(["u"]).add(batch(u=([2**64 - 1, 2**64 - 1, 3], pa.uint64())))
+    assert unsigned.ranked("u").rows() == [("18446744073709551615", 2), ("3", 1)]
 
 
 def test_dictionary_columns_count_like_plain_ones_even_with_a_repeated_dictionary_value():

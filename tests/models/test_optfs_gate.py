@@ -11,7 +11,7 @@ from models.dnn import DnnTower
 from models.multiplexed_embedding import MultiplexedEmbedding
 from models.optfs_gate import (
     M0, GatedEmbedding, NoHeadRowsWarning, OptFsContinuation, OptFsCtrModel, OptFsGate, gate_indices, gate_space,
-    rewind, save_snapshot, temperature,
+    penalty_weights, rewind, save_snapshot, temperature,
 )
 from tests.models.test_preprocessing import raw_rows, small_preprocessing
 
@@ -31,12 +31,19 @@ def test_gate_indices_head_rows_own_gate_tail_per_feature_padding_zero():
     np.testing.assert_array_equal(gates["history"][2], [7, tails["item"], 0])
 
 
-def test_search_gates_start_at_one_and_the_penalty_counts_every_gate_but_padding():
+def test_search_gates_start_at_one_and_the_penalty_counts_every_value_but_padding():
     _, layout = small_preprocessing()
     gate = OptFsGate(layout, penalty=0.01)
     values = gate(gate_indices(layout, {"item": tf.constant([[5, 5], [0, 0]], tf.int64)}))
     np.testing.assert_allclose(values["item"].numpy(), [1.0, 1.0], rtol=1e-6)
-    expected = 0.01 * (gate.size - 1) * 1 / (1 + np.exp(-M0))
+    # a tail gate pays for every distinct value outside its feature's head (at least one)
+    _, tails = gate_space(layout)
+    weights = penalty_weights(layout, gate.size)
+    for name, tail in tails.items():
+        feature = layout.features[name]
+        assert weights[tail] == max(1, feature.distinct - feature.head_rows)
+    assert weights[0] == 0 and set(np.delete(weights, [0, *tails.values()])) == {1.0}
+    expected = 0.01 * weights.sum() * 1 / (1 + np.exp(-M0))
     assert float(gate.losses[0]) == pytest.approx(expected, rel=1e-5)
     gate.tau.assign(4.0)
     np.testing.assert_allclose(gate.values().numpy()[1], (1 / (1 + np.exp(-2.0))) / (1 / (1 + np.exp(-M0))), rtol=1e-5)
@@ -161,3 +168,20 @@ def test_continuation_sets_tau_from_the_epoch_counter_and_snapshot_rewinds(tmp_p
     np.testing.assert_array_equal(model.tower.weights[0].numpy(), snapshot)
     np.testing.assert_array_equal(gate.logits.numpy(), logits)  # the gates are not rewound
     save_snapshot(model, gate, tmp_path / "again.npz")
+
+
+def test_a_tail_gate_pays_the_penalty_of_every_value_it_covers():
+    import pyarrow as pa
+
+    from features.config import FeatureConfig, VocabParams
+    from features.layout import build_layout
+    from features.vocabulary import ValueCounts
+
+    counts = ValueCounts(["f", "g"]).add(pa.record_batch({
+        "f": pa.array(["a", "a", "b", "b", "c", "d", "e"]),
+        "g": pa.array(["x", "x", "x", "y", "y", "y", "y"]),
+    }))
+    layout = build_layout(counts, VocabParams(dimension=4, min_count=1), {"f": FeatureConfig(top_k=2)})
+    weights = penalty_weights(layout, OptFsGate(layout, penalty=0.01).size)
+    _, tails = gate_space(layout)
+    assert (weights[tails["f"]], weights[tails["g"]]) == (3.0, 1.0)  # f: c, d, e outside the head; g: none

@@ -98,3 +98,7 @@ def test_run_with_optfs_trains_the_registered_model_on_the_pruned_layout(cli, da
     assert card["layout"]["parameters"] == pruned
     assert "models:/run_optfs@champion" in result.stdout
     assert (train / "selection" / "keep_ratios.tsv").exists()
+    table = (train / "selection" / "rank_vs_optfs.tsv").read_text().splitlines()
+    assert table[0].split("\t") == ["feature", "rank_score", "rank_position", "value_keep_ratio", "row_keep_ratio",
+                                     "kept_by_rank", "kept_by_optfs"]
+    assert any(line.startswith("history_item_ids\t") for line in table)
