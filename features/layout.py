@@ -99,6 +99,9 @@ class FeatureLayout:
     distinct: int
     eligible: int  # values reaching min_count within top_k: the head candidates
     coverage: float  # share of occurrences on a collision-free row (head or missing row)
+    # an OptFS-pruned layout whose tail gate closed: values outside the head get no embedding (the
+    # padding row, zero), as under the hard gate the selection was learned with
+    tail_dropped: bool = False
 
     def hash_keys(self) -> list[list[int]]:
         """The SipHash key of each chunk: `[salt, chunk]`, the form TFRS's UnifiedEmbedding uses."""
@@ -182,7 +185,8 @@ class Layout:
             dimension=payload["dimension"],
             rows=payload["rows"],
             seed=payload["seed"],
-            features={name: FeatureLayout(**{key: spec[key] for key in names}) for name, spec in payload["features"].items()},
+            features={name: FeatureLayout(**{key: spec[key] for key in names if key in spec})
+                      for name, spec in payload["features"].items()},
             sequences=dict(payload.get("sequences", {})),
         )
 

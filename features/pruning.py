@@ -8,10 +8,11 @@ result can be compared without TensorFlow.
   and the tail's distinct values, all kept or dropped with the tail gate) and the share of training
   occurrences whose value is kept (from the head counts, `missing` and `occurrences`).
 - `dropped_fields`: features with nothing kept.
-- `prune_layout`: dropped head values removed from the head (their values then hash into the tail,
-  like any value outside the head), dropped fields removed (and the sequences sharing their rows),
-  the hybrid blocks and separate regions packed again; salts, chunks, tail size unchanged, so a kept
-  value hashes to the same tail bucket as before.
+- `prune_layout`: dropped head values removed from the head (their values then go where values
+  outside the head go), a closed tail gate marked `tail_dropped` (values outside the head then get
+  no embedding, as under the hard gate), dropped fields removed (and the sequences sharing their
+  rows), the hybrid blocks and separate regions packed again; salts, chunks, tail size unchanged, so
+  a kept value hashes to the same tail bucket as before (the tail is removed when no feature keeps it).
 
 Example::
 
@@ -137,7 +138,11 @@ def prune_layout(
     new_vocabularies: dict[str, list[str]] = {}
     start = PADDING_ROW + 1
     if layout.mode == "hybrid":
+        # the shared tail stays as it was (a kept value hashes to the same buckets), unless no kept
+        # feature keeps its tail: then it is gone
         tail_rows = next(iter(layout.features.values())).tail_rows
+        if not any(masks[name].tail for name in kept_names):
+            tail_rows = 0
         blocks = {}
         for name in kept_names:
             spec, mask = layout.features[name], masks[name]
@@ -151,7 +156,7 @@ def prune_layout(
             coverage = round(covered / spec.occurrences, 6) if spec.occurrences and counts is not None else spec.coverage
             features[name] = dataclasses.replace(
                 spec, missing_row=blocks[name], head_offset=blocks[name] + 1, head_rows=len(new_vocabularies[name]),
-                tail_offset=start, tail_rows=tail_rows, coverage=coverage)
+                tail_offset=start, tail_rows=tail_rows, coverage=coverage, tail_dropped=not mask.tail)
         rows = start + tail_rows
     elif layout.mode == "hashing":
         features = {name: layout.features[name] for name in kept_names}

@@ -26,7 +26,8 @@ class MultiplexedEmbedding(tf.keras.layers.Layer):
     has the same row in every chunk and gets that whole row; a hashed value gets c independently
     hashed slices, so two values collide completely only if they collide in every chunk. In `separate`
     mode the features' disjoint row regions are their separate tables. A sequence's embeddings are
-    zero at padding (row 0), and its mask is returned beside them.
+    zero at padding (row 0), and its mask is returned beside them; so are the values of a feature
+    whose tail OptFS pruned (`pruned_tails`: they all land on row 0).
 
     Input: `{feature: int [batch, c], sequence: int [batch, length, c]}`. Output: a pair
     `(embeddings, masks)`: `{feature: [batch, dimension], sequence: [batch, length, dimension]}` and
@@ -46,6 +47,7 @@ class MultiplexedEmbedding(tf.keras.layers.Layer):
         rows: int,
         dimension: int,
         sequences: Sequence[str] = (),
+        pruned_tails: Sequence[str] = (),
         embeddings_initializer: Any = "uniform",
         embeddings_regularizer: Any = None,
         **kwargs,
@@ -54,12 +56,14 @@ class MultiplexedEmbedding(tf.keras.layers.Layer):
         self.rows = rows
         self.dimension = dimension
         self.sequences = tuple(sequences)
+        self.pruned_tails = tuple(pruned_tails)
         self.embeddings_initializer = tf.keras.initializers.get(embeddings_initializer)
         self.embeddings_regularizer = tf.keras.regularizers.get(embeddings_regularizer)
 
     @classmethod
     def from_layout(cls, layout: Layout, **kwargs) -> MultiplexedEmbedding:
-        return cls(layout.rows, layout.dimension, sorted(layout.sequences), **kwargs)
+        pruned_tails = sorted(name for name, feature in layout.features.items() if feature.tail_dropped)
+        return cls(layout.rows, layout.dimension, sorted(layout.sequences), pruned_tails, **kwargs)
 
     def build(self, input_shape: Any) -> None:
         self.embeddings = self.add_weight(
@@ -92,6 +96,8 @@ class MultiplexedEmbedding(tf.keras.layers.Layer):
             if name in self.sequences:
                 masks[name] = feature_ids[..., 0] != PADDING_ROW
                 embeddings[name] *= tf.cast(masks[name], self.compute_dtype)[..., None]
+            elif name in self.pruned_tails:
+                embeddings[name] *= tf.cast(feature_ids[..., 0] != PADDING_ROW, self.compute_dtype)[..., None]
         return embeddings, masks
 
     def get_config(self) -> dict[str, Any]:
@@ -100,6 +106,7 @@ class MultiplexedEmbedding(tf.keras.layers.Layer):
             "rows": self.rows,
             "dimension": self.dimension,
             "sequences": list(self.sequences),
+            "pruned_tails": list(self.pruned_tails),
             "embeddings_initializer": tf.keras.initializers.serialize(self.embeddings_initializer),
             "embeddings_regularizer": tf.keras.regularizers.serialize(self.embeddings_regularizer),
         }

@@ -119,15 +119,19 @@ class FeaturePreprocessing(tf.keras.layers.Layer):
         return cls(layout, vocabularies, **kwargs)
 
     def _not_in_head_ids(self, feature: FeatureLayout, values: tf.Tensor) -> tf.Tensor:
-        """[k] raw values -> [k, chunks]: the missing row for missing values, else the salted tail hashes."""
+        """[k] raw values -> [k, chunks]: the missing row for missing values, else the salted tail hashes
+        (the padding row when the feature's tail was pruned)."""
         tokens = raw_tokens(values)
-        ids = tf.stack(
-            [
-                feature.tail_offset + tf.strings.to_hash_bucket_strong(tokens, feature.tail_rows, key=key)
-                for key in feature.hash_keys()
-            ],
-            axis=-1,
-        )
+        if feature.tail_dropped:  # pruned by OptFS: the padding row, whose embedding is zero
+            ids = tf.fill(tf.concat([tf.shape(tokens), [feature.chunks]], 0), tf.constant(PADDING_ROW, tf.int64))
+        else:
+            ids = tf.stack(
+                [
+                    feature.tail_offset + tf.strings.to_hash_bucket_strong(tokens, feature.tail_rows, key=key)
+                    for key in feature.hash_keys()
+                ],
+                axis=-1,
+            )
         if feature.missing_row is not None:
             ids = tf.where((tokens == MISSING_TOKEN)[..., None], tf.constant(feature.missing_row, tf.int64), ids)
         return ids

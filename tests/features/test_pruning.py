@@ -40,6 +40,7 @@ def test_pruned_layout_drops_values_and_fields_and_round_trips(tmp_path):
     assert tokens == {"item": ["7", "9"], "device": ["tv"]}
     assert pruned.head_rows == 3 and pruned.rows == layout.rows - 2
     assert pruned.features["device"].tail_rows == layout.features["device"].tail_rows
+    assert (pruned.features["item"].tail_dropped, pruned.features["device"].tail_dropped) == (True, False)
     assert pruned.features["device"].salt == layout.features["device"].salt
     assert pruned.sequences == layout.sequences
     write_pruned_vocab_artifact(tmp_path / "v", pruned, tokens, counts.to_arrow(), inputs={}, parameters={})
@@ -53,6 +54,16 @@ def test_pruned_layout_drops_values_and_fields_and_round_trips(tmp_path):
     masks["device"] = FeatureMask((False,) * 2, False, False)
     with pytest.raises(InputError, match="every feature"):
         prune_layout(layout, vocabularies, masks)
+
+
+def test_the_tail_goes_when_no_kept_feature_keeps_it():
+    counts, layout = hybrid()
+    masks = {"item": FeatureMask(head=(True, False, True), missing=True, tail=False),
+             "device": FeatureMask(head=(False, True), missing=True, tail=False)}
+    pruned, _ = prune_layout(layout, head_vocabularies(counts, layout), masks)
+    assert pruned.tail_rows == 0 and all(feature.tail_dropped for feature in pruned.features.values())
+    # padding, then item's missing row and 2 head rows, device's missing row and 1 head row
+    assert pruned.rows == 1 + 3 + 2 and pruned.parameters == 6 * layout.dimension
 
 
 def test_separate_and_hashing_drop_whole_fields():

@@ -125,3 +125,30 @@ def test_hashing_mode_bucket_ids_equal_tfrs_unified_embedding():
         hashing_layers = tfrs_layer._hashing_layers[name]
         expected = np.stack([hashing_layers[key](rows[name]).numpy() for key in sorted(hashing_layers)], axis=-1)
         np.testing.assert_array_equal(ids[name].numpy() - layout.features[name].tail_offset, expected)
+
+
+def test_a_pruned_tail_gives_values_outside_the_head_no_embedding():
+    from features.layout import head_vocabularies
+    from features.pruning import FeatureMask, prune_layout
+    from models.multiplexed_embedding import MultiplexedEmbedding
+
+    counts = small_counts()
+    layout = build_layout(counts, VocabParams(dimension=4))
+    masks = {"item": FeatureMask(head=(True, False, True), missing=True, tail=False),
+             "device": FeatureMask(head=(True, True), missing=True, tail=True)}
+    pruned, tokens = prune_layout(layout, head_vocabularies(counts, layout), masks)
+    preprocessing = FeaturePreprocessing(pruned, tokens)
+    ids = preprocessing(raw_rows())
+    item = ids["item"].numpy()
+    item_spec = pruned.features["item"]
+    # 7 and 9 kept in the head; 8 (pruned), 5 and 123456789 (tail) on the padding row; missing keeps its row
+    np.testing.assert_array_equal(item, [[item_spec.head_offset] * 2, [0, 0], [item_spec.head_offset + 1] * 2,
+                                         [0, 0], [0, 0], [item_spec.missing_row] * 2])
+    assert ids["history"].numpy()[2, 1].tolist() == [0, 0]  # the history shares item's rows
+    embedding = MultiplexedEmbedding.from_layout(pruned, embeddings_initializer="ones")
+    clone = MultiplexedEmbedding.from_config(embedding.get_config())
+    for layer in (embedding, clone):
+        vectors, _ = layer(ids)
+        np.testing.assert_array_equal(np.abs(vectors["item"].numpy()).sum(axis=-1) == 0,
+                                      [False, True, False, True, True, False])
+        assert np.all(vectors["device"].numpy() != 0)  # device keeps its tail: hashed values embed as before
