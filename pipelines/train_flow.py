@@ -151,6 +151,17 @@ def train_ctr_model(
     on_epoch_end: Callable[[int, dict], None] | None = None,
 ) -> TrainOutcome:
     """Train `params.model` on the layout of `vocab_dir`; export, write the results and track the run."""
+    # bad input is found before TensorFlow and MLflow load (seconds of imports)
+    stopwatch = Stopwatch()
+    out = Path(out)
+    layout, vocabularies = read_vocab_artifact(vocab_dir)
+    check_layout_matches(layout, inputs.schema, vocab_dir)
+    rows, positives = check_both_classes(inputs)
+    check_timestamp_lengths(inputs.dataset, inputs.schema)
+    checkpoints = out / CHECKPOINTS
+    if not resume and checkpoints.exists():
+        raise InputError(f"{checkpoints}: exists from an earlier run; pass --resume to continue it, or another --out")
+
     import models  # noqa: F401  (first: selects Keras 2 and quiets TensorFlow before anything loads it)
     from models.field_encoder import FieldEncoder
     from models.input import InputOptions, make_tf_dataset, raw_feature_specs
@@ -164,16 +175,7 @@ def train_ctr_model(
     from serving.mlflow_model import log_pyfunc_model
     import mlflow
 
-    stopwatch = Stopwatch()
-    out = Path(out)
-    layout, vocabularies = read_vocab_artifact(vocab_dir)
-    check_layout_matches(layout, inputs.schema, vocab_dir)
-    rows, positives = check_both_classes(inputs)
     check_model_name(params.model)
-    check_timestamp_lengths(inputs.dataset, inputs.schema)
-    checkpoints = out / CHECKPOINTS
-    if not resume and checkpoints.exists():
-        raise InputError(f"{checkpoints}: exists from an earlier run; pass --resume to continue it, or another --out")
     checkpoints.mkdir(parents=True, exist_ok=True)
 
     split = _split(params)
