@@ -18,11 +18,28 @@ from pathlib import Path
 
 CONFIG = """user: user_id
 features:
-  leak_label: {role: ignore}
-vocab: {dimension: 8}
-train: {model: dnn, epochs: %(epochs)d, batch_size: 1024, patience: 2, learning_rate: 0.002}
-optfs: {penalty: %(penalty)g, search_epochs: %(search)d, final_tau: %(tau)g, rewind_epoch: %(rewind)d, gate_learning_rate: %(gate_lr)g}
+  leak_label: {{role: ignore}}
+vocab: {{dimension: 8}}
+train: {{model: {model}, epochs: {epochs}, batch_size: 1024, patience: 2, learning_rate: 0.002}}
+optfs: {{penalty: {penalty:g}, search_epochs: {search}, final_tau: {tau:g}, rewind_epoch: {rewind}, gate_learning_rate: {gate_lr:g}}}
 """
+
+
+def add_optfs_arguments(parser: argparse.ArgumentParser, epochs: int, search_epochs: int, final_tau: float,
+                        penalty: float) -> None:
+    """The training and OptFS options of the OptFS benchmarks (this one and select_compare.py), with their defaults."""
+    parser.add_argument("--epochs", type=int, default=epochs)
+    parser.add_argument("--search-epochs", type=int, default=search_epochs)
+    parser.add_argument("--final-tau", type=float, default=final_tau)
+    parser.add_argument("--penalty", type=float, default=penalty)
+    parser.add_argument("--rewind-epoch", type=int, default=1)
+    parser.add_argument("--gate-lr", type=float, default=1e-2)
+
+
+def benchmark_config(args: argparse.Namespace, model: str = "dnn") -> str:
+    """The config both OptFS benchmarks train with: synthetic data less its leaked label, the options above."""
+    return CONFIG.format(model=model, epochs=args.epochs, penalty=args.penalty, search=args.search_epochs,
+                         tau=args.final_tau, rewind=args.rewind_epoch, gate_lr=args.gate_lr)
 
 
 def main() -> None:
@@ -30,12 +47,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--out", default="/tmp/optfs-bench")
-    parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--search-epochs", type=int, default=5)
-    parser.add_argument("--final-tau", type=float, default=200.0)
-    parser.add_argument("--penalty", type=float, default=1e-4)
-    parser.add_argument("--rewind-epoch", type=int, default=1)
-    parser.add_argument("--gate-lr", type=float, default=1e-2)
+    add_optfs_arguments(parser, epochs=5, search_epochs=5, final_tau=200.0, penalty=1e-4)
     args = parser.parse_args()
     os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{Path(args.out).resolve()}/mlflow.db")
     Path(args.out).mkdir(parents=True, exist_ok=True)
@@ -50,8 +62,7 @@ def main() -> None:
         root = Path(args.out) / f"seed{seed}"
         if not (root / "data").exists():
             generate_synthetic(root / "data", rows=args.rows, seed=seed, row_group_rows=25_000)
-        (root / "config.yaml").write_text(CONFIG % dict(epochs=args.epochs, penalty=args.penalty, search=args.search_epochs,
-                                                        tau=args.final_tau, rewind=args.rewind_epoch, gate_lr=args.gate_lr))
+        (root / "config.yaml").write_text(benchmark_config(args))
         if not (root / "vocab").exists():
             build_vocabulary(root / "data", root / "config.yaml", root / "vocab")
         truth = json.loads((root / "data" / "ground_truth.json").read_text())

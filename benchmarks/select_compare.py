@@ -31,14 +31,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-CONFIG = """\
-user: user_id
-features:
-  leak_label: {{role: ignore}}
-vocab: {{dimension: 8}}
-train: {{model: {model}, epochs: {epochs}, batch_size: 1024, patience: 2, learning_rate: 0.002}}
-optfs: {{penalty: {penalty:g}, search_epochs: {search}, final_tau: {tau:g}, rewind_epoch: {rewind}, gate_learning_rate: {gate_lr:g}}}
-"""
+from benchmarks.optfs_synth import add_optfs_arguments, benchmark_config  # noqa: E402
 
 
 def features_trained_on(train_out: Path) -> int:
@@ -56,12 +49,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--model", default="dnn")
     parser.add_argument("--out", default=None, help="work directory (default: a temporary one)")
-    parser.add_argument("--epochs", type=int, default=4)
-    parser.add_argument("--search-epochs", type=int, default=4)
-    parser.add_argument("--final-tau", type=float, default=50.0)
-    parser.add_argument("--penalty", type=float, default=1e-5)
-    parser.add_argument("--rewind-epoch", type=int, default=1)
-    parser.add_argument("--gate-lr", type=float, default=1e-2)
+    add_optfs_arguments(parser, epochs=4, search_epochs=4, final_tau=50.0, penalty=1e-5)
     args = parser.parse_args()
     out = Path(args.out or tempfile.mkdtemp(prefix="select-compare-")).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -86,9 +74,7 @@ def main() -> None:
             generate_synthetic(root / "data", rows=args.rows, seed=seed, row_group_rows=25_000)
         work = root / f"run-{time.time_ns()}"
         work.mkdir()
-        (work / "config.yaml").write_text(CONFIG.format(
-            model=args.model, epochs=args.epochs, penalty=args.penalty, search=args.search_epochs, tau=args.final_tau,
-            rewind=args.rewind_epoch, gate_lr=args.gate_lr))
+        (work / "config.yaml").write_text(benchmark_config(args, args.model))
         truth = json.loads((root / "data" / "ground_truth.json").read_text())
         roles = {name: entry["role"] for name, entry in truth.get("columns", truth).items() if isinstance(entry, dict)}
         inputs = resolve_inputs(str(root / "data"), str(work / "config.yaml"), None)

@@ -47,26 +47,21 @@ def polars_floor(files: list[str], categorical: list[str], sequences: list[str])
 def profile_phases(dataset, counts_template, batch_rows: int) -> dict[str, float]:
     """The pipeline's work without Beam, phase by phase, in one process."""
     from features.config import VocabParams
-    from features.dataset import read_row_group
+    from features.dataset import iter_record_batches
     from features.layout import build_layout, write_vocab_artifact
-    from features.vocabulary import ValueCounts, is_text
+    from features.vocabulary import ValueCounts
+    from pipelines.vocab_pipeline import dictionary_columns
 
     columns = [*counts_template.categorical, *counts_template.sequences]
-    text = [name for name in counts_template.categorical if is_text(dataset.schema.field(name).type)]
-
-    def iter_record_batches(dataset, columns, batch_rows):  # as the pipeline reads: text as dictionaries
-        for ref in dataset.row_groups():
-            for _, batch in read_row_group(ref, columns, batch_rows, text):
-                yield batch
-
+    text = dictionary_columns(counts_template, dataset)  # read as the pipeline reads them
     phases = {}
     start = time.perf_counter()
-    for _ in iter_record_batches(dataset, columns, batch_rows):
+    for _ in iter_record_batches(dataset, columns, batch_rows, text):
         pass
     phases["read"] = time.perf_counter() - start
     start = time.perf_counter()
     counts = ValueCounts(counts_template.categorical, counts_template.sequences)
-    for batch in iter_record_batches(dataset, columns, batch_rows):
+    for batch in iter_record_batches(dataset, columns, batch_rows, text):
         counts.add(batch)
     phases["read + count"] = time.perf_counter() - start
     start = time.perf_counter()

@@ -192,16 +192,18 @@ def read_ahead(items: Iterator[T]) -> Iterator[T]:
 
 
 def iter_origin_batches(
-    dataset: ParquetDataset, columns: Sequence[str] | None = None, batch_rows: int = DEFAULT_BATCH_ROWS
+    dataset: ParquetDataset, columns: Sequence[str] | None = None, batch_rows: int = DEFAULT_BATCH_ROWS,
+    dictionary_columns: Sequence[str] = (),
 ) -> Iterator[tuple[BatchOrigin, pa.RecordBatch]]:
     """All batches in file order, with their origins; memory is bounded by one batch."""
     for ref in dataset.row_groups():
-        yield from read_row_group(ref, columns, batch_rows)
+        yield from read_row_group(ref, columns, batch_rows, dictionary_columns)
 
 
 def iter_record_batches(
-    dataset: ParquetDataset, columns: Sequence[str] | None = None, batch_rows: int = DEFAULT_BATCH_ROWS
+    dataset: ParquetDataset, columns: Sequence[str] | None = None, batch_rows: int = DEFAULT_BATCH_ROWS,
+    dictionary_columns: Sequence[str] = (),
 ) -> Iterator[pa.RecordBatch]:
     """All batches in file order."""
-    for _, batch in iter_origin_batches(dataset, columns, batch_rows):
+    for _, batch in iter_origin_batches(dataset, columns, batch_rows, dictionary_columns):
         yield batch

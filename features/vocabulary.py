@@ -264,7 +264,7 @@ class ValueCounts:
         if not parts:
             return _EMPTY
         frames = _as_frames(parts)
-        if len(frames) > 1 or len(parts) > 1:
+        if len(parts) > 1:
             rows = sum(len(part) for part in parts)
             # lazy: polars' query engine groups large frames about twice as fast as the eager calls
             merged = pl.concat(_widened(frames)).lazy().group_by(TOKEN).agg(pl.col(COUNT).sum()).collect()

@@ -93,11 +93,11 @@ class MultiplexedEmbedding(tf.keras.layers.Layer):
         embeddings, masks = {}, {}
         for name, feature_ids in ids.items():
             embeddings[name] = self.embed(feature_ids)
-            if name in self.sequences:
-                masks[name] = feature_ids[..., 0] != PADDING_ROW
-                embeddings[name] *= tf.cast(masks[name], self.compute_dtype)[..., None]
-            elif name in self.pruned_tails:
-                embeddings[name] *= tf.cast(feature_ids[..., 0] != PADDING_ROW, self.compute_dtype)[..., None]
+            if name in self.sequences or name in self.pruned_tails:
+                present = feature_ids[..., 0] != PADDING_ROW
+                embeddings[name] *= tf.cast(present, self.compute_dtype)[..., None]
+                if name in self.sequences:
+                    masks[name] = present
         return embeddings, masks
 
     def get_config(self) -> dict[str, Any]:

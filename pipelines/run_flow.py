@@ -253,10 +253,10 @@ def _write_selection_table(root: Path, train_dir: Path, outcome, kept: Sequence[
     """The rank stage's and OptFS's verdicts side by side: `train/selection/rank_vs_optfs.tsv`."""
     import polars as pl
 
-    from features.layout import read_vocab_artifact
+    from features.layout import LAYOUT_FILE, Layout
     from pipelines.selection_table import selection_table
 
-    layout, _ = read_vocab_artifact(root / "vocab")
+    layout = Layout.from_json((root / "vocab" / LAYOUT_FILE).read_text(encoding="utf-8"))
     ranking = pl.read_parquet(root / "rank" / "ranking.parquet")
     table = selection_table(ranking, kept, outcome.keep_ratios, outcome.dropped, layout.sequences)
     table.write_csv(train_dir / SELECTION / "rank_vs_optfs.tsv", separator="\t", float_precision=6)

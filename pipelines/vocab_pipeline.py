@@ -129,10 +129,8 @@ class BuildVocabulary(beam.PTransform):
         # without_defaults: the one combined value flows straight into the write instead of being
         # materialised as a side input (an extra encode and decode); `[None]` keeps an input without
         # row groups producing its (empty) artifact.
-        # text columns are read as dictionaries: counting their indices is cheaper than hashing strings
-        schema = self._dataset.schema
-        text = [name for name in self._counts.categorical if name in schema.names and is_text(schema.field(name).type)]
-        counts = CountValues(self._counts.categorical, self._counts.sequences, self._batch_rows, text)
+        counts = CountValues(self._counts.categorical, self._counts.sequences, self._batch_rows,
+                             dictionary_columns(self._counts, self._dataset))
         return (
             pbegin
             | "ListRowGroups" >> beam.Create(self._dataset.row_groups() or [None])
@@ -140,6 +138,12 @@ class BuildVocabulary(beam.PTransform):
             | "CountValues" >> beam.CombineGlobally(counts).without_defaults().with_output_types(ValueCounts)
             | "LayOutAndWrite" >> beam.Map(_write_artifact, self._out, self._params, self._overrides, self._manifest)
         )
+
+
+def dictionary_columns(counts: ValueCounts, dataset: ParquetDataset) -> list[str]:
+    """The categorical text columns, read as Parquet dictionaries: counting indices is cheaper than hashing strings."""
+    schema = dataset.schema
+    return [name for name in counts.categorical if name in schema.names and is_text(schema.field(name).type)]
 
 
 def vocabulary_columns(schema: DatasetSchema) -> ValueCounts:
