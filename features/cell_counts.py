@@ -26,6 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 
 MANTISSA_BITS = 53
+# merge_tables adds into a dense array when the largest key is below this many times the entries
+DENSE_MERGE_FACTOR = 4
 
 
 @dataclass(frozen=True)
@@ -68,10 +70,21 @@ def count_cells(cells: np.ndarray, size: int, packed: PackedWeights) -> tuple[np
 
 
 def merge_tables(tables: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
-    """Sum tables: counts of equal keys added, keys sorted."""
+    """Sum tables: counts of equal keys added, keys sorted.
+
+    Keys are cells below the pair's size, usually about as many as the entries: then adding into a
+    dense (cells, columns) array is several times cheaper than sorting the entries. Every key of a
+    table has n >= 1, so the keys of the sum are the cells with n >= 1.
+    """
     if len(tables) == 1:
         return tables[0]
     keys = np.concatenate([keys for keys, _ in tables])
+    if keys.size and int(keys.max()) < DENSE_MERGE_FACTOR * keys.size:
+        dense = np.zeros((int(keys.max()) + 1, tables[0][1].shape[1]), dtype=np.int64)
+        for cells, counts in tables:
+            dense[cells] += counts  # keys are distinct within a table
+        present = np.flatnonzero(dense[:, 0])
+        return present, dense[present]
     counts = np.concatenate([counts for _, counts in tables])
     order = np.argsort(keys, kind="stable")
     keys, counts = keys[order], counts[order]
@@ -79,3 +92,17 @@ def merge_tables(tables: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarra
         return keys, counts
     starts = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]]))
     return keys[starts], np.add.reduceat(counts, starts, axis=0)
+
+
+def narrowed(table: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The table in the narrowest unsigned types that hold it (n bounds every count of its row): for shipping."""
+    keys, counts = table
+    largest_key = int(keys.max()) if keys.size else 0
+    largest_count = int(counts[:, 0].max()) if counts.size else 0
+    return keys.astype(np.min_scalar_type(largest_key)), counts.astype(np.min_scalar_type(largest_count))
+
+
+def widened(table: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """A narrowed table back in int64."""
+    keys, counts = table
+    return keys.astype(np.int64), counts.astype(np.int64)

@@ -34,6 +34,8 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from features.cell_counts import PackedWeights, count_cells
+from features.column_cells import ColumnCells, dictionary_cells, integer_cells
 from features.dataset import BatchOrigin
 from features.numeric_sketch import equal_frequency_bins, log_bucket_keys
 
@@ -80,6 +82,17 @@ class KeyRule:
             column = pc.cast(column, pa.int64())
         return pl.Series("key", column)
 
+    def cells(self, column: pa.Array | pa.ChunkedArray) -> tuple[ColumnCells | None, pl.Series | None]:
+        """(cells, None) when the column has small cells in the initial mode (features.column_cells), else
+        (None, keys): dictionary indices and narrow integer keys are counted by bincount, the rest hashed."""
+        if isinstance(column, pa.ChunkedArray):
+            column = column.combine_chunks()
+        if pa.types.is_dictionary(column.type):
+            return dictionary_cells(column.indices, self.keys(column.dictionary)), None
+        keys = self.keys(column)
+        cells = integer_cells(keys) if keys.dtype == pl.Int64 else None
+        return (cells, None) if cells is not None else (None, keys)
+
     def coarsen(self, keys: pl.Series) -> pl.Series:
         """Exact keys -> coarse keys (hash buckets, or sketch keys for integers); missing stays missing."""
         if self.coarse_mode == KeyMode.LOG_BUCKET:
@@ -94,11 +107,23 @@ def regroup(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def count_rows(keys: pl.Series, weights: dict[str, np.ndarray]) -> pl.DataFrame:
-    """Per distinct key: n = rows, and the sum of each weight column over those rows."""
+    """Per distinct key: n = rows, and the sum of each weight column over those rows (a hash group_by)."""
     frame = pl.DataFrame([keys.alias("key"), *(pl.Series(name, values) for name, values in weights.items())])
     return frame.group_by("key").agg(
         pl.len().cast(pl.Int64).alias("n"), *(pl.col(name).sum().cast(pl.Int64) for name in weights)
     )
+
+
+def count_column_cells(cells: ColumnCells, packed: PackedWeights, names: tuple[str, ...]) -> pl.DataFrame:
+    """count_rows by bincount over a column's cells: the same table, but keys may repeat (see features.column_cells)."""
+    present, counts = count_cells(cells.cells, cells.size, packed)
+    return pl.DataFrame([
+        cells.keys.gather(present).alias("key"), pl.Series("n", counts[:, 0]),
+        *(pl.Series(name, counts[:, 1 + index]) for index, name in enumerate(names)),
+    ])
+
+
+_COUNT_TYPES = ((pl.UInt8, 0xFF), (pl.UInt16, 0xFFFF), (pl.UInt32, 0xFFFF_FFFF), (pl.Int64, np.iinfo(np.int64).max))
 
 
 @dataclass
@@ -116,15 +141,19 @@ class KeyedCounts:
         """Distinct non-missing keys."""
         return self.frame.height - int(self.frame["key"].null_count())
 
-    # Beam pickles accumulators between stages (and once more to estimate their size). A polars frame
-    # pickles through its own serializer, 3-4x slower than an Arrow table, whose buffers pickle as
-    # they are; the round trip gives back the same frame (same dtypes, values and row order).
+    # Beam pickles an accumulator several times (between stages, and to estimate its size), so bytes
+    # shipped are time. A polars frame pickles through its own serializer, 3-4x slower than an Arrow
+    # table, whose buffers pickle as they are; and counts travel in the narrowest integer type that
+    # holds them (n bounds every count of its row; a byte, for most keys of a wide table). The round
+    # trip gives back the same frame.
     def __getstate__(self) -> dict:
-        return {"mode": self.mode, "frame": self.frame.to_arrow()}
+        largest = self.frame["n"].max() or 0
+        narrow = next(dtype for dtype, bound in _COUNT_TYPES if largest <= bound)
+        return {"mode": self.mode, "frame": self.frame.with_columns(pl.exclude("key").cast(narrow)).to_arrow()}
 
     def __setstate__(self, state: dict) -> None:
         self.mode = state["mode"]
-        self.frame = pl.from_arrow(state["frame"])
+        self.frame = pl.from_arrow(state["frame"]).with_columns(pl.exclude("key").cast(pl.Int64))
 
 
 def merge_counts(parts: list[KeyedCounts], rule: KeyRule) -> KeyedCounts:
@@ -218,9 +247,11 @@ class FeatureCountsAccumulator:
             self.weight_totals[name] = self.weight_totals.get(name, 0) + int(values.sum(dtype=np.int64))
         if plan.timestamp is not None:
             self._add_times(time_values(batch.column(plan.timestamp)))
+        packed = PackedWeights.of(weights, batch.num_rows)
         for rule in plan.rules:
-            table = KeyedCounts(rule.initial_mode, count_rows(rule.keys(batch.column(rule.name)), weights))
-            self.pending.setdefault(rule.name, []).append(table)
+            cells, keys = rule.cells(batch.column(rule.name))
+            frame = count_rows(keys, weights) if cells is None else count_column_cells(cells, packed, plan.weight_names)
+            self.pending.setdefault(rule.name, []).append(KeyedCounts(rule.initial_mode, frame))
         self.rows += batch.num_rows
         if sum(part.frame.height for parts in self.pending.values() for part in parts) > COMPACT_ROWS:
             self.compact()
@@ -302,11 +333,15 @@ class Codebook:
         return np.where(missing, self.missing_code, codes).astype(np.int64)
 
     def encode(self, column: pa.Array | pa.ChunkedArray) -> np.ndarray:
-        """Code of every row (int64); missing rows get the missing code."""
-        keys = self.rule.keys(column)
+        """Code of every row (int64); missing rows get the missing code. A column with cells looks up
+        each cell's key once, then the rows' codes by cell."""
+        cells, keys = self.rule.cells(column)
+        if cells is not None:
+            keys = cells.keys
         if self.mode != self.rule.initial_mode:
             keys = self.rule.coarsen(keys)
-        return self.codes_of_keys(keys)
+        codes = self.codes_of_keys(keys)
+        return codes if cells is None else codes[cells.cells]
 
     def cell_counts(self, table: KeyedCounts) -> np.ndarray:
         """(size, columns) int64 matrix: the table's count columns summed per code."""

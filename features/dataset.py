@@ -161,6 +161,17 @@ def open_dataset(path: str | os.PathLike) -> ParquetDataset:
     return ParquetDataset(tuple(files), schema, num_rows)
 
 
+def is_text(arrow_type: pa.DataType) -> bool:
+    """String or binary (not dictionary-encoded): the types Parquet can read as a dictionary."""
+    return any(check(arrow_type) for check in (pa.types.is_string, pa.types.is_large_string, pa.types.is_binary,
+                                               pa.types.is_large_binary))
+
+
+def text_columns(dataset: ParquetDataset, names: Sequence[str]) -> list[str]:
+    """The text columns among `names`: read them as dictionaries (`dictionary_columns`) to count their values."""
+    return [name for name in names if name in dataset.schema.names and is_text(dataset.schema.field(name).type)]
+
+
 def read_row_group(
     ref: RowGroupRef, columns: Sequence[str] | None = None, batch_rows: int = DEFAULT_BATCH_ROWS,
     dictionary_columns: Sequence[str] = (),

@@ -37,7 +37,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from features.cell_counts import PackedWeights, count_cells, merge_tables
+from features.cell_counts import PackedWeights, count_cells, merge_tables, narrowed, widened
 from features.contingency import COMPACT_ROWS, Codebook, label_array, label_weights
 from features.dataset import BatchOrigin
 from features.information import entropy, label_information, pair_mutual_information
@@ -142,18 +142,19 @@ class PairCountsAccumulator:
                 self.pending.setdefault(pair, []).extend(parts)
         return self.compact()
 
-    def result(self) -> dict[tuple[str, str], pl.DataFrame]:
-        """Joint table per pair (key, n, pos, pos_1..pos_R; Int64), sorted by joint cell."""
+    def result(self) -> dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]:
+        """Joint table per pair: sorted joint cells and their (n, pos, pos_1..pos_R) counts, int64."""
         self.compact()
-        names = ["n", "pos", *(f"pos_{r}" for r in range(1, self.plan.shuffles + 1))]
-        tables = {}
-        for pair in self.plan.pairs:
-            if pair in self.pending:
-                keys, counts = self.pending[pair][0]
-                tables[pair] = pl.DataFrame(
-                    [pl.Series("key", keys, pl.Int64), *(pl.Series(name, counts[:, i], pl.Int64) for i, name in enumerate(names))]
-                )
-        return tables
+        return {pair: self.pending[pair][0] for pair in self.plan.pairs if pair in self.pending}
+
+    # Beam pickles an accumulator several times (between stages, and to estimate its size): the
+    # tables travel narrowed (features.cell_counts.narrowed), most counts in a byte
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "pending": {pair: [narrowed(table) for table in parts] for pair, parts in self.pending.items()}}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.pending = {pair: [widened(table) for table in parts] for pair, parts in self.pending.items()}
 
 
 @dataclass(frozen=True)
@@ -163,13 +164,12 @@ class PairStatistics:
 
 
 def pair_statistics(
-    pair: tuple[str, str], table: pl.DataFrame, scored: dict[str, ScoredFeature], redundancy_threshold: float
+    pair: tuple[str, str], table: tuple[np.ndarray, np.ndarray], scored: dict[str, ScoredFeature], redundancy_threshold: float
 ) -> PairStatistics:
     """Interaction gain and redundancy of one pair from its joint table (module docstring)."""
     first, second = pair
     size_b = scored[second].codebook.size
-    cells = table.drop("key").to_numpy().astype(np.int64)
-    joint = table["key"].to_numpy()
+    joint, cells = table
     info = label_information(cells)
     n = cells[:, 0]
     marginal_a = np.bincount(joint // size_b, weights=n, minlength=scored[first].codebook.size)
@@ -182,7 +182,7 @@ def pair_statistics(
         {
             "feature_a": first, "feature_b": second, "interaction_gain": info.corrected_mi - score_a - score_b,
             "pair_score": info.corrected_mi, "pair_mi": info.mi, "pair_chance_mi": info.chance_mi,
-            "corrected_mi_a": score_a, "corrected_mi_b": score_b, "cells": int(table.height),
+            "corrected_mi_a": score_a, "corrected_mi_b": score_b, "cells": int(joint.size),
         },
         {
             "feature_a": first, "feature_b": second, "mutual_information": mutual,
@@ -192,7 +192,7 @@ def pair_statistics(
 
 
 def pair_frames(
-    tables: dict[tuple[str, str], pl.DataFrame], scored: dict[str, ScoredFeature], redundancy_threshold: float
+    tables: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]], scored: dict[str, ScoredFeature], redundancy_threshold: float
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """interactions (by gain, descending, ties by names) and redundancy (by redundancy) frames."""
     stats = [pair_statistics(pair, tables[pair], scored, redundancy_threshold) for pair in sorted(tables)]

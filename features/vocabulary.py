@@ -78,12 +78,6 @@ def _is_list(arrow_type: pa.DataType) -> bool:
     return pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type) or pa.types.is_fixed_size_list(arrow_type)
 
 
-def is_text(arrow_type: pa.DataType) -> bool:
-    """String or binary (not dictionary-encoded): the types Parquet can read as a dictionary."""
-    return any(check(arrow_type) for check in (pa.types.is_string, pa.types.is_large_string, pa.types.is_binary,
-                                               pa.types.is_large_binary))
-
-
 def token_kind(column: str, arrow_type: pa.DataType) -> str:
     """How a column's values become tokens: "integer", "binary" or "string"; other types are an InputError."""
     if pa.types.is_dictionary(arrow_type):

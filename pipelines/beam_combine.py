@@ -24,7 +24,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import GoogleCloudOptions
 
-from features.dataset import ParquetDataset, RowGroupRef, read_row_group
+from features.dataset import ParquetDataset, RowGroupRef, read_ahead, read_row_group
 from pipelines.beam_io import pipeline_options
 
 
@@ -32,17 +32,19 @@ class AccumulatorCombineFn(beam.CombineFn):
     """A CombineFn over RowGroupRef elements: reads the row group's batches and feeds each to every
     accumulator of a tuple made by `factories` (one read for all of them)."""
 
-    def __init__(self, factories: Sequence[Callable[[], Any]], columns: Sequence[str], batch_rows: int):
+    def __init__(self, factories: Sequence[Callable[[], Any]], columns: Sequence[str], batch_rows: int,
+                 dictionary_columns: Sequence[str]):
         super().__init__()
         self._factories = list(factories)
         self._columns = list(columns)
         self._batch_rows = batch_rows
+        self._dictionary_columns = list(dictionary_columns)
 
     def create_accumulator(self):
         return tuple(factory() for factory in self._factories)
 
     def add_input(self, accumulators, ref: RowGroupRef):
-        for origin, batch in read_row_group(ref, self._columns, self._batch_rows):
+        for origin, batch in read_ahead(read_row_group(ref, self._columns, self._batch_rows, self._dictionary_columns)):
             accumulators = tuple(accumulator.add_batch(origin, batch) for accumulator in accumulators)
         return accumulators
 
@@ -64,19 +66,24 @@ def _save(result: Any, path: str) -> None:
 
 
 class CombineBatches(beam.PTransform):
-    """Read the columns, feed every batch to each accumulator, merge, and save the tuple of results."""
+    """Read the columns, feed every batch to each accumulator, merge, and save the tuple of results.
+
+    `dictionary_columns` come as dictionaries: the accumulators count and encode dictionary indices
+    rather than strings (features.column_cells).
+    """
 
     def __init__(self, dataset: ParquetDataset, columns: Sequence[str], batch_rows: int,
-                 factories: Sequence[Callable[[], Any]], result_path: str):
+                 factories: Sequence[Callable[[], Any]], result_path: str, dictionary_columns: Sequence[str] = ()):
         super().__init__()
         self._dataset = dataset
         self._columns = list(columns)
         self._batch_rows = batch_rows
         self._factories = list(factories)
         self._result_path = result_path
+        self._dictionary_columns = list(dictionary_columns)
 
     def expand(self, pbegin):
-        combine = AccumulatorCombineFn(self._factories, self._columns, self._batch_rows)
+        combine = AccumulatorCombineFn(self._factories, self._columns, self._batch_rows, self._dictionary_columns)
         return (
             pbegin
             | "ListRowGroups" >> beam.Create(self._dataset.row_groups())
@@ -93,8 +100,10 @@ def combine_batches(
     factories: Sequence[Callable[[], Any]],
     beam_args: Sequence[str] = (),
     step: str = "Pass",
+    dictionary_columns: Sequence[str] = (),
 ) -> tuple:
-    """Run one pass and return the results of the accumulators made by `factories`, in order."""
+    """Run one pass and return the results of the accumulators made by `factories`, in order; the
+    `dictionary_columns` (text features: features.dataset.text_columns) are read as dictionaries."""
     options = pipeline_options(beam_args)
     temp_location = options.view_as(GoogleCloudOptions).temp_location
     local = temp_location is None
@@ -102,7 +111,7 @@ def combine_batches(
     path = FileSystems.join(scratch, "result.pickle")
     try:
         with beam.Pipeline(options=options) as pipeline:
-            _ = pipeline | step >> CombineBatches(dataset, columns, batch_rows, factories, path)
+            _ = pipeline | step >> CombineBatches(dataset, columns, batch_rows, factories, path, dictionary_columns)
         with FileSystems.open(path) as handle:
             return tuple(pickle.loads(handle.read()))
     finally:

@@ -22,7 +22,7 @@ from features.artifacts import MANIFEST, Stopwatch, atomic_artifact_dir, write_j
 from features.column_profile import QUANTILES, column_profile
 from features.config import FeatureplexConfig
 from features.contingency import CountPlan, FeatureCountsAccumulator, KeyRule
-from features.dataset import open_dataset
+from features.dataset import open_dataset, text_columns
 from features.errors import InputError
 from features.schema import resolve_schema
 from pipelines.rank_artifact import write_parquet
@@ -70,7 +70,7 @@ def profile_columns(
     with stopwatch.time("count"):
         (counts,) = combine_batches(
             dataset, plan.columns(), params.batch_rows, [functools.partial(FeatureCountsAccumulator, plan)], beam_args,
-            "CountValues",
+            "CountValues", text_columns(dataset, [rule.name for rule in rules]),
         )
     entries = [column_profile(rule, counts.tables[rule.name], counts.rows) for rule in rules]
     frame = pl.DataFrame([flat_row(entry) for entry in entries])

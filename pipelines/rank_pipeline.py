@@ -37,7 +37,7 @@ from features.anomalies import (
 from features.artifacts import Stopwatch
 from features.config import FeatureplexConfig, RankParams
 from features.contingency import CountPlan, FeatureCountsAccumulator, KeyRule
-from features.dataset import ParquetDataset, open_dataset
+from features.dataset import ParquetDataset, open_dataset, text_columns
 from features.errors import InputError
 from features.information import label_entropy
 from features.interactions import PairCountsAccumulator, PairPlan, all_pairs, interaction_pool, pair_frames
@@ -152,13 +152,14 @@ def rank_dataset(
     rules = key_rules(dataset, schema, params)
     external = external_scores(dataset, schema, params)
 
+    text = text_columns(dataset, [rule.name for rule in rules])
     stopwatch = Stopwatch()
     on_stage("pass 1: counting feature values against the label and its shuffles")
     plan = CountPlan(rules, schema.label, params.shuffles, params.seed, schema.timestamp)
     with stopwatch.time("pass_1"):
         (counts,) = combine_batches(
             dataset, plan.columns(), params.batch_rows, [functools.partial(FeatureCountsAccumulator, plan)], beam_args,
-            "CountFeatures",
+            "CountFeatures", text,
         )
     scored = score_features(counts, rules, params.numeric_bins, params.id_like_ratio)
     for name, feature in scored.items():
@@ -175,7 +176,7 @@ def rank_dataset(
         factories.append(functools.partial(DriftCountsAccumulator, drift_plan))
         columns = [schema.label, schema.timestamp, *(rule.name for rule in rules)]
     with stopwatch.time("pass_2"):
-        results = combine_batches(dataset, columns, params.batch_rows, factories, beam_args, "CountPairs")
+        results = combine_batches(dataset, columns, params.batch_rows, factories, beam_args, "CountPairs", text)
     pair_tables, drift_counts = results[0], (results[1] if drift_plan is not None else {})
 
     on_stage("scoring interactions, redundancy, selection and anomalies")

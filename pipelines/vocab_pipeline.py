@@ -19,11 +19,13 @@ from apache_beam.coders import coder_impl, coders
 
 from features.artifacts import Stopwatch
 from features.config import FeatureConfig, FeatureplexConfig, VocabParams, load_config
-from features.dataset import DEFAULT_BATCH_ROWS, ParquetDataset, RowGroupRef, open_dataset, read_ahead, read_row_group
+from features.dataset import (
+    DEFAULT_BATCH_ROWS, ParquetDataset, RowGroupRef, open_dataset, read_ahead, read_row_group, text_columns,
+)
 from features.errors import InputError
 from features.layout import EmptyVocabularyWarning, Layout, LAYOUT_FILE, build_layout, write_vocab_artifact
 from features.schema import DatasetSchema, Kind, resolve_schema
-from features.vocabulary import ValueCounts, is_text
+from features.vocabulary import ValueCounts
 from pipelines.beam_io import pipeline_options
 
 
@@ -142,8 +144,7 @@ class BuildVocabulary(beam.PTransform):
 
 def dictionary_columns(counts: ValueCounts, dataset: ParquetDataset) -> list[str]:
     """The categorical text columns, read as Parquet dictionaries: counting indices is cheaper than hashing strings."""
-    schema = dataset.schema
-    return [name for name in counts.categorical if name in schema.names and is_text(schema.field(name).type)]
+    return text_columns(dataset, counts.categorical)
 
 
 def vocabulary_columns(schema: DatasetSchema) -> ValueCounts:

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from features.cell_counts import PackedWeights, count_cells, merge_tables
+from features.cell_counts import PackedWeights, count_cells, merge_tables, narrowed, widened
 
 
 def naive(cells: np.ndarray, weights: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -23,14 +23,26 @@ def test_packed_counts_equal_plain_sums(rows, copies):
     assert np.array_equal(keys, expected_keys) and np.array_equal(counts, expected)
 
 
-def test_merge_is_split_and_order_independent():
+@pytest.mark.parametrize("size", [300, 10_000_000])  # keys dense among the cells (added in place) or sparse (sorted)
+def test_merge_is_split_and_order_independent(size):
     rng = np.random.default_rng(0)
-    cells = rng.integers(0, 300, 6_000)
+    cells = rng.integers(0, 300, 6_000) * (size // 300)
     weights = {"pos": rng.integers(0, 2, 6_000).astype(np.uint8)}
-    whole = count_cells(cells, 300, PackedWeights.of(weights, 6_000))
+    whole = count_cells(cells, size, PackedWeights.of(weights, 6_000))
     parts = [
-        count_cells(cells[i : i + 1_000], 300, PackedWeights.of({"pos": weights["pos"][i : i + 1_000]}, 1_000))
+        count_cells(cells[i : i + 1_000], size, PackedWeights.of({"pos": weights["pos"][i : i + 1_000]}, 1_000))
         for i in range(0, 6_000, 1_000)
     ]
     merged = merge_tables([merge_tables(parts[3:]), *parts[:3][::-1]])
     assert np.array_equal(merged[0], whole[0]) and np.array_equal(merged[1], whole[1])
+
+
+def test_narrowed_tables_ship_small_and_come_back_equal():
+    rng = np.random.default_rng(1)
+    cells = rng.integers(0, 50_000, 70_000)
+    table = count_cells(cells, 50_000, PackedWeights.of({"pos": rng.integers(0, 2, 70_000).astype(np.uint8)}, 70_000))
+    keys, counts = narrowed(table)
+    assert keys.dtype == np.uint16 and counts.dtype == np.uint8
+    back = widened((keys, counts))
+    assert all(part.dtype == np.int64 for part in back)
+    assert np.array_equal(back[0], table[0]) and np.array_equal(back[1], table[1])

@@ -61,6 +61,45 @@ def test_merge_is_order_and_split_independent():
         assert mode == other_mode and frame.equals(other_frame), name
 
 
+def with_dictionary_city(record_batch: pa.RecordBatch) -> pa.RecordBatch:
+    """City as a dictionary array whose dictionary repeats a value (Arrow allows it), as Parquet may give."""
+    plain = record_batch.column("city").dictionary_encode()
+    dictionary = pa.concat_arrays([plain.dictionary, plain.dictionary[:1]])
+    missing = plain.indices.is_null().to_numpy(zero_copy_only=False)
+    indices = plain.indices.fill_null(0).to_numpy().astype(np.int32)
+    first = np.flatnonzero((indices == 0) & ~missing)
+    indices[first[::2]] = len(plain.dictionary)  # every other row of the first value points at its repeat
+    repeated = pa.DictionaryArray.from_arrays(pa.array(indices, mask=missing), dictionary)
+    return record_batch.set_column(record_batch.schema.get_field_index("city"), "city", repeated)
+
+
+def test_dictionary_text_counts_and_encodes_like_plain_text():
+    # text read as Parquet dictionaries is counted and encoded by index (features.column_cells)
+    as_dictionaries = [(origin, with_dictionary_city(record_batch)) for origin, record_batch in BATCHES]
+    plain, dictionary = accumulate(BATCHES).result(), accumulate(as_dictionaries).result()
+    for name, (mode, frame) in frames(plain).items():
+        other_mode, other_frame = frames(dictionary)[name]
+        assert mode == other_mode and frame.equals(other_frame), name
+    book = build_codebook(RULES[0], plain.tables["city"], 8)
+    for (_, record_batch), (_, dictionary_batch) in zip(BATCHES, as_dictionaries):
+        assert np.array_equal(book.encode(record_batch.column("city")), book.encode(dictionary_batch.column("city")))
+
+
+def test_narrow_and_wide_integers_count_alike():
+    # "user" spans 400 values (counted by bincount); spread over 10^9 the same ids are hash-grouped
+    wide = [(origin, b.set_column(2, "user", pa.array(b.column("user").to_numpy() * 1_000_000_007))) for origin, b in BATCHES]
+    rule = KeyRule("user", "categorical", True, cap=10_000, hash_buckets=64)
+    plan = CountPlan((rule,), "label", shuffles=3, seed=5)
+    tables = []
+    for pieces in (BATCHES, wide):
+        acc = FeatureCountsAccumulator(plan)
+        for origin, record_batch in pieces:
+            acc.add_batch(origin, record_batch)
+        tables.append(acc.result().tables["user"].frame)
+    narrow, spread = tables
+    assert narrow.with_columns(narrow["key"] * 1_000_000_007).equals(spread)
+
+
 def test_cap_coarsens_and_keeps_counts():
     result = accumulate(BATCHES).result()
     assert result.tables["city"].mode == KeyMode.EXACT

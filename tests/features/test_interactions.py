@@ -1,7 +1,11 @@
 """Pair tables find XOR (useless alone, strong together) and the near-copy (redundant)."""
 
+import pickle
+
+import numpy as np
+
 from features.interactions import PairCountsAccumulator, PairPlan, all_pairs, interaction_pool, pair_frames
-from tests.features.rank_fixtures import impressions, pass_one, run_accumulator
+from tests.features.rank_fixtures import batches, impressions, pass_one, run_accumulator
 
 
 def test_xor_gain_and_copy_redundancy():
@@ -14,6 +18,13 @@ def test_xor_gain_and_copy_redundancy():
     assert "row_id" not in pool and "constant" not in pool and "leak" not in pool
     plan = PairPlan({f: scored[f].codebook for f in pool}, all_pairs(pool), "label", 8, 0)
     tables = run_accumulator(PairCountsAccumulator(plan), table)
+    filled = PairCountsAccumulator(plan)
+    for origin, record_batch in batches(table):
+        filled.add_batch(origin, record_batch)
+    # tables travel narrowed between workers and come back int64
+    shipped = pickle.loads(pickle.dumps(PairCountsAccumulator(plan).merge([pickle.loads(pickle.dumps(filled))]))).result()
+    assert tables.keys() == shipped.keys()
+    assert all(np.array_equal(tables[p][i], shipped[p][i]) and shipped[p][i].dtype == np.int64 for p in tables for i in (0, 1))
     interactions, redundancy = pair_frames(tables, scored, redundancy_threshold=0.5)
     top = interactions.row(0, named=True)
     assert {top["feature_a"], top["feature_b"]} == {"xor_a", "xor_b"} and top["interaction_gain"] > 0.01
