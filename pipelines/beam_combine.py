@@ -1,15 +1,26 @@
-"""One Beam pass over a dataset: record batches -> `features` accumulators -> results back in the driver.
+"""Passes over a dataset in one Beam pipeline: record batches -> `features` accumulators -> results in the driver.
 
 The accumulators (features.contingency, features.interactions, features.anomalies) share one protocol,
 add_batch(origin, batch) / merge(others) / compact() / result(), and are picklable, so one CombineFn wraps a
-tuple of them. The elements are row group references, and the CombineFn reads each row group's batches
-itself: record batches never pass through Beam's coders, which pickle the first elements of every
-step to estimate their size (a 65,536-row batch is tens of MB) and would pickle them again between
-stages. Batches and their origins are those of features.dataset.read_row_group whatever the runner, so
-the counts (and the label shuffles seeded from the origins) do not depend on how the work is split. The merged
-result is pickled to a scratch file by the last step and read back by the driver: it is the driver's
-own intermediate (never user data), written under `--temp_location` when one is given (Dataflow:
+tuple of them. A pass (`PassSpec`) says which columns it reads and which accumulators it fills. A
+second pass may depend on the first one's results: `then(first_results)` runs on a worker once the
+first pass is merged and returns the second pass's `Planned` (what the driver keeps, and the
+`PassSpec` the workers need), which reaches the second CombineFn as a side input. Both passes are
+one pipeline: one job start-up (minutes on Dataflow, about a second locally), not two.
+
+The elements are row group references, and the CombineFn reads each row group's batches itself: record
+batches never pass through Beam's coders, which pickle the first elements of every step to estimate
+their size (a 65,536-row batch is tens of MB) and would pickle them again between stages. Batches and
+their origins are those of features.dataset.read_row_group whatever the runner, so the counts (and the
+label shuffles seeded from the origins) do not depend on how the work is split. The merged results are
+pickled to scratch files by the last steps and read back by the driver: the driver's own
+intermediates (never user data), written under `--temp_location` when one is given (Dataflow:
 gs://...) and under a private local temporary directory otherwise.
+
+Example::
+
+    first = PassSpec(("label", "city"), (partial(FeatureCountsAccumulator, plan),), dictionary_columns=("city",))
+    (counts,), kept, (pairs,) = combine_passes(dataset, 65536, first, then=plan_pairs)
 """
 
 from __future__ import annotations
@@ -26,37 +37,39 @@ from apache_beam.options.pipeline_options import GoogleCloudOptions
 
 from features.dataset import ParquetDataset, RowGroupRef, read_ahead, read_row_group
 from pipelines.beam_io import pipeline_options
+from pipelines.pass_spec import Planned, PassSpec
 
 
 class AccumulatorCombineFn(beam.CombineFn):
     """A CombineFn over RowGroupRef elements: reads the row group's batches and feeds each to every
-    accumulator of a tuple made by `factories` (one read for all of them)."""
+    accumulator of the pass (one read for all of them). The pass is fixed, or (spec=None) the side input."""
 
-    def __init__(self, factories: Sequence[Callable[[], Any]], columns: Sequence[str], batch_rows: int,
-                 dictionary_columns: Sequence[str]):
+    def __init__(self, spec: PassSpec | None, batch_rows: int):
         super().__init__()
-        self._factories = list(factories)
-        self._columns = list(columns)
+        self._spec = spec
         self._batch_rows = batch_rows
-        self._dictionary_columns = list(dictionary_columns)
 
-    def create_accumulator(self):
-        return tuple(factory() for factory in self._factories)
+    def _pass(self, side: tuple) -> PassSpec:
+        return self._spec if self._spec is not None else side[0]
 
-    def add_input(self, accumulators, ref: RowGroupRef):
-        for origin, batch in read_ahead(read_row_group(ref, self._columns, self._batch_rows, self._dictionary_columns)):
+    def create_accumulator(self, *side):
+        return self._pass(side).accumulators()
+
+    def add_input(self, accumulators, ref: RowGroupRef, *side):
+        spec = self._pass(side)
+        for origin, batch in read_ahead(read_row_group(ref, spec.columns, self._batch_rows, spec.dictionary_columns)):
             accumulators = tuple(accumulator.add_batch(origin, batch) for accumulator in accumulators)
         return accumulators
 
-    def merge_accumulators(self, accumulators):
+    def merge_accumulators(self, accumulators, *side):
         first, *rest = accumulators
         return tuple(part.merge([other[index] for other in rest]) for index, part in enumerate(first))
 
-    def compact(self, accumulators):
+    def compact(self, accumulators, *side):
         # before an accumulator is encoded for the merge step: ship one table per key, not one per batch
         return tuple(accumulator.compact() for accumulator in accumulators)
 
-    def extract_output(self, accumulators):
+    def extract_output(self, accumulators, *side):
         return tuple(accumulator.result() for accumulator in accumulators)
 
 
@@ -65,57 +78,63 @@ def _save(result: Any, path: str) -> None:
         handle.write(pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
 
 
-class CombineBatches(beam.PTransform):
-    """Read the columns, feed every batch to each accumulator, merge, and save the tuple of results.
+class CombinePasses(beam.PTransform):
+    """Pass 1, and when `then` is given, the plan it makes and pass 2; each result saved under `scratch`."""
 
-    `dictionary_columns` come as dictionaries: the accumulators count and encode dictionary indices
-    rather than strings (features.column_cells).
-    """
-
-    def __init__(self, dataset: ParquetDataset, columns: Sequence[str], batch_rows: int,
-                 factories: Sequence[Callable[[], Any]], result_path: str, dictionary_columns: Sequence[str] = ()):
+    def __init__(self, dataset: ParquetDataset, batch_rows: int, first: PassSpec,
+                 then: Callable[[tuple], Planned] | None, scratch: str):
         super().__init__()
         self._dataset = dataset
-        self._columns = list(columns)
         self._batch_rows = batch_rows
-        self._factories = list(factories)
-        self._result_path = result_path
-        self._dictionary_columns = list(dictionary_columns)
+        self._first = first
+        self._then = then
+        self._scratch = scratch
 
     def expand(self, pbegin):
-        combine = AccumulatorCombineFn(self._factories, self._columns, self._batch_rows, self._dictionary_columns)
-        return (
+        row_groups = (
             pbegin
             | "ListRowGroups" >> beam.Create(self._dataset.row_groups())
             | "Spread" >> beam.Reshuffle()
-            | "ReadAndCount" >> beam.CombineGlobally(combine)
-            | "SaveResult" >> beam.Map(_save, self._result_path)
         )
+        first = row_groups | "FirstPass" >> beam.CombineGlobally(AccumulatorCombineFn(self._first, self._batch_rows))
+        _ = first | "SaveFirst" >> beam.Map(_save, FileSystems.join(self._scratch, "first.pickle"))
+        if self._then is None:
+            return
+        planned = first | "PlanSecond" >> beam.Map(self._then)
+        _ = planned | "SavePlan" >> beam.Map(lambda plan, path: _save(plan.kept, path), FileSystems.join(self._scratch, "plan.pickle"))
+        spec = planned | "SecondSpec" >> beam.Map(lambda plan: plan.spec)
+        second = row_groups | "SecondPass" >> beam.CombineGlobally(
+            AccumulatorCombineFn(None, self._batch_rows), beam.pvalue.AsSingleton(spec)
+        )
+        _ = second | "SaveSecond" >> beam.Map(_save, FileSystems.join(self._scratch, "second.pickle"))
 
 
-def combine_batches(
+def combine_passes(
     dataset: ParquetDataset,
-    columns: Sequence[str],
     batch_rows: int,
-    factories: Sequence[Callable[[], Any]],
+    first: PassSpec,
+    then: Callable[[tuple], Planned] | None = None,
     beam_args: Sequence[str] = (),
-    step: str = "Pass",
-    dictionary_columns: Sequence[str] = (),
+    step: str = "Passes",
 ) -> tuple:
-    """Run one pass and return the results of the accumulators made by `factories`, in order; the
-    `dictionary_columns` (text features: features.dataset.text_columns) are read as dictionaries."""
+    """Run the passes in one pipeline: (first results, the plan's `kept`, second results), the last two
+    None without `then`; each pass's results in the order of its spec's factories."""
     options = pipeline_options(beam_args)
     temp_location = options.view_as(GoogleCloudOptions).temp_location
     local = temp_location is None
     scratch = tempfile.mkdtemp(prefix="featureplex-") if local else FileSystems.join(temp_location, f"featureplex-{uuid.uuid4().hex}")
-    path = FileSystems.join(scratch, "result.pickle")
+    names = ["first.pickle"] if then is None else ["first.pickle", "plan.pickle", "second.pickle"]
+    paths = [FileSystems.join(scratch, name) for name in names]
     try:
         with beam.Pipeline(options=options) as pipeline:
-            _ = pipeline | step >> CombineBatches(dataset, columns, batch_rows, factories, path, dictionary_columns)
-        with FileSystems.open(path) as handle:
-            return tuple(pickle.loads(handle.read()))
+            _ = pipeline | step >> CombinePasses(dataset, batch_rows, first, then, scratch)
+        results = []
+        for path in paths:
+            with FileSystems.open(path) as handle:
+                results.append(pickle.loads(handle.read()))
+        return tuple(results) if then is not None else (results[0], None, None)
     finally:
         if local:
             shutil.rmtree(scratch, ignore_errors=True)
-        elif FileSystems.exists(path):
-            FileSystems.delete([path])
+        else:
+            FileSystems.delete([path for path in paths if FileSystems.exists(path)])

@@ -25,6 +25,7 @@ from features.contingency import CountPlan, FeatureCountsAccumulator, KeyRule
 from features.dataset import open_dataset, text_columns
 from features.errors import InputError
 from features.schema import resolve_schema
+from pipelines.pass_spec import PassSpec
 from pipelines.rank_artifact import write_parquet
 from pipelines.rank_pipeline import key_rules, skipped_columns
 
@@ -59,7 +60,7 @@ def profile_columns(
     schema = resolve_schema(dataset, config, label)
     if dataset.num_rows == 0:
         raise InputError(f"{data_path}: the dataset has no rows")
-    from pipelines.beam_combine import combine_batches  # Beam logs to stderr on import: only for good input
+    from pipelines.beam_combine import combine_passes  # Beam logs to stderr on import: only for good input
 
     params = config.rank
     label_rule = KeyRule(schema.label, "categorical", True, params.cardinality_cap, params.hash_buckets)
@@ -68,10 +69,9 @@ def profile_columns(
     stopwatch = Stopwatch()
     on_stage("counting values")
     with stopwatch.time("count"):
-        (counts,) = combine_batches(
-            dataset, plan.columns(), params.batch_rows, [functools.partial(FeatureCountsAccumulator, plan)], beam_args,
-            "CountValues", text_columns(dataset, [rule.name for rule in rules]),
-        )
+        text = tuple(text_columns(dataset, [rule.name for rule in rules]))
+        count = PassSpec(tuple(plan.columns()), (functools.partial(FeatureCountsAccumulator, plan),), text)
+        (counts,), _, _ = combine_passes(dataset, params.batch_rows, count, beam_args=beam_args, step="CountValues")
     entries = [column_profile(rule, counts.tables[rule.name], counts.rows) for rule in rules]
     frame = pl.DataFrame([flat_row(entry) for entry in entries])
     if out is not None:

@@ -1,10 +1,10 @@
-"""The rank stage: two Beam passes over the data, scored once from full-data counts (DESIGN.md section 3).
+"""The rank stage: two passes over the data in one Beam pipeline, scored once from full-data counts (DESIGN.md section 3).
 
 Pass 1 counts, per feature and key, rows, positives and positives of R shuffled labels
-(features.contingency), plus the time range. The driver scores every feature (features.ranking),
-flags leakage, and picks the interaction pool (features.interactions). Pass 2 counts the pool's joint
-cells with the same label shuffles and each feature's cells in the first and last time windows
-(features.anomalies). The driver then derives interactions, redundancy, the greedy selection and the
+(features.contingency), plus the time range. Between the passes (on a worker: `plan_second_pass`)
+every feature is scored (features.ranking), leakage flagged, and the interaction pool picked
+(features.interactions). Pass 2 counts the pool's joint cells with the same label shuffles and each
+feature's cells in the first and last time windows (features.anomalies). The driver then derives interactions, redundancy, the greedy selection and the
 anomalies, and writes the artifact (pipelines.rank_artifact). Every number comes from integer counts
 merged in any order and sorted by key, so results are byte-identical whatever the runner and workers.
 
@@ -44,6 +44,7 @@ from features.interactions import PairCountsAccumulator, PairPlan, all_pairs, in
 from features.ranking import ScoredFeature, heuristic_scores, ranking_frame, score_features
 from features.schema import DatasetSchema, Kind, check_label_values, resolve_schema
 from features.selection import Choice, select_features
+from pipelines.pass_spec import PassSpec, Planned
 
 
 class ColumnWarning(UserWarning):
@@ -117,20 +118,41 @@ def external_scores(dataset: ParquetDataset, schema: DatasetSchema, params: Rank
     return outrank_compat_scores(dataset, schema, params)
 
 
-def second_pass_plans(
-    scored: dict[str, ScoredFeature], schema: DatasetSchema, params: RankParams, time_range, excluded: set[str]
-) -> tuple[list[str], PairPlan, DriftPlan | None]:
-    """The interaction pool with its pair plan, and the drift plan when a timestamp and a time range exist."""
-    pool = interaction_pool(scored, params.top_k_interactions, params.pair_cardinality_cap, params.significance_z, excluded)
+@dataclass(frozen=True)
+class SecondPassPlan:
+    """What pass 1's counts decide: made on a worker between the passes, kept by the driver."""
+
+    scored: dict[str, ScoredFeature]
+    leakage: set[str]
+    pool: list[str]
+    pair_plan: PairPlan
+    drift_plan: DriftPlan | None
+
+
+def plan_second_pass(
+    first_results: tuple, rules: tuple[KeyRule, ...], schema: DatasetSchema, params: RankParams, label_h: float,
+    text: tuple[str, ...],
+) -> Planned:
+    """Score the features, flag leakage, and plan pass 2: the interaction pool's pairs, and the time
+    windows when a timestamp and a time range exist (then every feature is read, for drift)."""
+    (counts,) = first_results
+    scored = score_features(counts, rules, params.numeric_bins, params.id_like_ratio)
+    leakage = leakage_features(scored, label_h, params.leakage_threshold)
+    pool = interaction_pool(scored, params.top_k_interactions, params.pair_cardinality_cap, params.significance_z, leakage)
     pair_plan = PairPlan({name: scored[name].codebook for name in pool}, all_pairs(pool), schema.label, params.shuffles, params.seed)
-    windows = drift_windows(time_range, params.drift_window) if schema.timestamp and time_range else None
+    windows = drift_windows(counts.time_range, params.drift_window) if schema.timestamp and counts.time_range else None
+    factories = (functools.partial(PairCountsAccumulator, pair_plan),)
+    columns = (schema.label, *pool)
     drift_plan = None
     if windows is not None:
         drift_plan = DriftPlan(
             {name: drift_codebook(feature, params.drift_cells) for name, feature in scored.items()},
             schema.timestamp, *windows,
         )
-    return pool, pair_plan, drift_plan
+        factories += (functools.partial(DriftCountsAccumulator, drift_plan),)
+        columns = (schema.label, schema.timestamp, *(rule.name for rule in rules))
+    spec = PassSpec(columns, factories, tuple(name for name in text if name in columns))
+    return Planned(SecondPassPlan(scored, leakage, pool, pair_plan, drift_plan), spec)
 
 
 def rank_dataset(
@@ -144,7 +166,7 @@ def rank_dataset(
     rows, positives = check_label(dataset, schema.label)
     # Beam is imported only once the input is known to be good: importing it logs warnings to stderr,
     # and a bad input must give exactly one line there
-    from pipelines.beam_combine import combine_batches
+    from pipelines.beam_combine import combine_passes
 
     skipped = skipped_columns(dataset, schema)
     for entry in skipped:
@@ -152,32 +174,23 @@ def rank_dataset(
     rules = key_rules(dataset, schema, params)
     external = external_scores(dataset, schema, params)
 
-    text = text_columns(dataset, [rule.name for rule in rules])
-    stopwatch = Stopwatch()
-    on_stage("pass 1: counting feature values against the label and its shuffles")
+    text = tuple(text_columns(dataset, [rule.name for rule in rules]))
     plan = CountPlan(rules, schema.label, params.shuffles, params.seed, schema.timestamp)
-    with stopwatch.time("pass_1"):
-        (counts,) = combine_batches(
-            dataset, plan.columns(), params.batch_rows, [functools.partial(FeatureCountsAccumulator, plan)], beam_args,
-            "CountFeatures", text,
-        )
-    scored = score_features(counts, rules, params.numeric_bins, params.id_like_ratio)
+    first = PassSpec(tuple(plan.columns()), (functools.partial(FeatureCountsAccumulator, plan),), text)
+    label_h = label_entropy(rows, positives)
+    then = functools.partial(plan_second_pass, rules=rules, schema=schema, params=params, label_h=label_h, text=text)
+    stopwatch = Stopwatch()
+    on_stage(
+        f"counting {len(rules)} features against the label and its shuffles, then the pairs of the top "
+        f"{params.top_k_interactions}" + (" and time windows" if schema.timestamp else "")
+    )
+    with stopwatch.time("passes"):
+        (counts,), kept, second = combine_passes(dataset, params.batch_rows, first, then, beam_args, "RankPasses")
+    scored, leakage, drift_plan = kept.scored, kept.leakage, kept.drift_plan
     for name, feature in scored.items():
         if feature.missing_rate == 1.0:
             warnings.warn(f"column '{name}' is null on every row: scored 0 and flagged constant", ColumnWarning, stacklevel=2)
-    label_h = label_entropy(rows, positives)
-    leakage = leakage_features(scored, label_h, params.leakage_threshold)
-    pool, pair_plan, drift_plan = second_pass_plans(scored, schema, params, counts.time_range, leakage)
-
-    on_stage(f"pass 2: counting {len(pair_plan.pairs)} feature pairs" + (" and time windows" if drift_plan else ""))
-    factories = [functools.partial(PairCountsAccumulator, pair_plan)]
-    columns = [schema.label, *pool]
-    if drift_plan is not None:
-        factories.append(functools.partial(DriftCountsAccumulator, drift_plan))
-        columns = [schema.label, schema.timestamp, *(rule.name for rule in rules)]
-    with stopwatch.time("pass_2"):
-        results = combine_batches(dataset, columns, params.batch_rows, factories, beam_args, "CountPairs", text)
-    pair_tables, drift_counts = results[0], (results[1] if drift_plan is not None else {})
+    pair_tables, drift_counts = second[0], (second[1] if drift_plan is not None else {})
 
     on_stage("scoring interactions, redundancy, selection and anomalies")
     interactions, redundancy = pair_frames(pair_tables, scored, params.redundancy_threshold)
@@ -203,7 +216,7 @@ def rank_dataset(
         "skipped": skipped,
     }
     return RankResult(
-        ranking, interactions, redundancy, anomalies, selection, pool, rows, positives, params.heuristic, stopwatch.timings
+        ranking, interactions, redundancy, anomalies, selection, kept.pool, rows, positives, params.heuristic, stopwatch.timings
     )
 
 
