@@ -51,13 +51,14 @@ def dictionary_cells(indices: pa.Array, dictionary_keys: pl.Series) -> ColumnCel
     return ColumnCells(cells.to_numpy(zero_copy_only=False).astype(np.int64, copy=False), _with_missing(dictionary_keys))
 
 
-def integer_cells(keys: pl.Series) -> ColumnCells | None:
-    """Cells of Int64 keys (null: missing), or None when they span more than max(rows, MIN_SPAN) values."""
+def integer_cells(keys: pl.Series, max_span: int | None = None) -> ColumnCells | None:
+    """Cells of Int64 keys (null: missing), or None when they span more than max(`max_span`, MIN_SPAN)
+    values (default: as many as rows)."""
     low, high = keys.min(), keys.max()
     if low is None:  # every row missing
         return ColumnCells(np.zeros(len(keys), dtype=np.int64), pl.Series(keys.name, [None], dtype=pl.Int64))
     span = high - low + 1
-    if span > max(len(keys), MIN_SPAN):
+    if span > max(len(keys) if max_span is None else max_span, MIN_SPAN):
         return None
     cells = (keys - low).fill_null(span).to_numpy().astype(np.int64, copy=False)
     return ColumnCells(cells, _with_missing(pl.int_range(low, high + 1, dtype=pl.Int64, eager=True).alias(keys.name)))

@@ -40,6 +40,8 @@ from features.dataset import BatchOrigin
 from features.numeric_sketch import equal_frequency_bins, log_bucket_keys
 
 HASH_SEED = 0x5EED_F00D
+# regroup adds integer keys densely (bincount) when they span at most this many times the rows
+DENSE_REGROUP_FACTOR = 4
 # pending per-batch tables are merged once they hold this many rows in all, which bounds memory
 # without re-sorting a large table after every batch
 COMPACT_ROWS = 1 << 20
@@ -102,8 +104,23 @@ class KeyRule:
 
 
 def regroup(frame: pl.DataFrame) -> pl.DataFrame:
-    """Add up the counts of equal keys."""
-    return frame.group_by("key").agg(pl.all().sum())
+    """Add up the counts of equal keys.
+
+    Integer keys spanning no more than a few times the rows (ids, hash buckets, sketch keys) are added
+    by one bincount per count column, several times cheaper than a hash group_by; the sums are exact
+    (integers below 2^53 in float64).
+    """
+    keys = frame["key"]
+    cells = integer_cells(keys, max_span=DENSE_REGROUP_FACTOR * len(keys)) if keys.dtype == pl.Int64 else None
+    if cells is None:
+        return frame.group_by("key").agg(pl.all().sum())
+    rows = np.bincount(cells.cells, minlength=cells.size)
+    present = np.flatnonzero(rows)
+    sums = [
+        pl.Series(name, np.bincount(cells.cells, weights=frame[name].to_numpy(), minlength=cells.size)[present].astype(np.int64))
+        for name in frame.columns[1:]
+    ]
+    return pl.DataFrame([cells.keys.gather(present).alias("key"), *sums])
 
 
 def count_rows(keys: pl.Series, weights: dict[str, np.ndarray]) -> pl.DataFrame:

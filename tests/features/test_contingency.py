@@ -3,6 +3,7 @@
 import pickle
 
 import numpy as np
+import polars as pl
 import pyarrow as pa
 import pytest
 
@@ -13,6 +14,7 @@ from features.contingency import (
     KeyRule,
     build_codebook,
     label_weights,
+    regroup,
 )
 from features.dataset import BatchOrigin
 
@@ -98,6 +100,15 @@ def test_narrow_and_wide_integers_count_alike():
         tables.append(acc.result().tables["user"].frame)
     narrow, spread = tables
     assert narrow.with_columns(narrow["key"] * 1_000_000_007).equals(spread)
+
+
+@pytest.mark.parametrize("spread", [1, 10**9])  # keys added densely by bincount, or hash-grouped
+def test_regroup_adds_the_counts_of_equal_keys(spread):
+    rng = np.random.default_rng(2)
+    keys = pl.Series("key", rng.integers(0, 500, 3_000) * spread).scatter([0, 7, 99], None)
+    frame = pl.DataFrame([keys, pl.Series("n", np.ones(3_000, np.int64)), pl.Series("pos", rng.integers(0, 2, 3_000))])
+    expected = frame.group_by("key").agg(pl.all().sum()).sort("key", nulls_last=True)
+    assert regroup(frame).sort("key", nulls_last=True).equals(expected)
 
 
 def test_cap_coarsens_and_keeps_counts():
