@@ -3,19 +3,23 @@
     fuxictr-venv/bin/python benchmarks/fuxictr_driver.py SPEC.json RESULT.json
 
 SPEC gives the Parquet splits (train / valid / test), the feature columns in FuxiCTR's own
-feature-spec form, the model (`dnn` or `autoint+`) and the shared hyper-parameters. The driver
+feature-spec form, the model (`dnn`, `autoint+` or `din`) and the shared hyper-parameters. The driver
 does what FuxiCTR's `build_dataset` does (FeatureProcessor.preprocess, fit on the training split,
 transform every split to ids) without Ray, writes the `npz` arrays FuxiCTR's in-memory loader reads
 (or Parquet for its Ray loader), then trains with FuxiCTR's own `BaseModel.fit` (Adam, gradient
 norm clipped at 10, validation AUC every epoch, best checkpoint, early stopping) and scores the test
 split with the best weights.
 
-The two models are written here from FuxiCTR's library layers (the pip package ships no model zoo):
+The models are written here from FuxiCTR's library layers (the pip package ships no model zoo):
 - DNN: logit = MLP(concat of the field embeddings), as FuxiCTR's model_zoo DNN.
 - AutoInt+: `attention_layers` multi-head self-attention layers over the field embeddings
   (attention width `heads * head_dim`, no 1/sqrt(d) scaling, residual through a linear map when the
   width changes and the identity otherwise, ReLU), a linear logit on their flattened output, plus an
   MLP logit on the flattened embeddings, as FuxiCTR's AutoInt with `dnn_hidden_units`.
+- DIN (benchmarks/din_vs_fuxictr.py): each `sequence` feature (given `share_embedding` with its
+  candidate and `feature_encoder: null`, so its embeddings stay unpooled) pooled by `DIN_Attention`
+  over the candidate's embedding, padding masked, then an MLP logit on every field's embedding, as
+  FuxiCTR's model_zoo DIN.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ import polars as pl
 import torch
 from fuxictr.preprocess import FeatureProcessor
 from fuxictr.pytorch.dataloaders import RankDataLoader
-from fuxictr.pytorch.layers import FeatureEmbedding, MLP_Block, ScaledDotProductAttention
+from fuxictr.pytorch.layers import DIN_Attention, FeatureEmbedding, FeatureEmbeddingDict, MLP_Block, ScaledDotProductAttention
 from fuxictr.pytorch.models import BaseModel
 from fuxictr.pytorch.torch_utils import seed_everything
 from sklearn.metrics import log_loss, roc_auc_score
@@ -113,6 +117,30 @@ class AutoIntPlus(TimedModel):
         return {"y_pred": self.output_activation(logit)}
 
 
+class Din(TimedModel):
+    def __init__(self, feature_map, embedding_dim, hidden_units, learning_rate, hidden_activation, attention_units,
+                 attention_activation, **kwargs):
+        super().__init__(feature_map, model_id="DIN", **kwargs)
+        self.candidates = {name: feature["share_embedding"] for name, feature in feature_map.features.items()
+                           if feature["type"] == "sequence"}
+        self.embedding_layer = FeatureEmbeddingDict(feature_map, embedding_dim)
+        self.attention = nn.ModuleDict({name: DIN_Attention(embedding_dim, attention_units, attention_activation,
+                                                            use_softmax=False) for name in self.candidates})
+        self.mlp = MLP_Block(input_dim=feature_map.sum_emb_out_dim(), output_dim=1, hidden_units=hidden_units,
+                             hidden_activations=hidden_activation, output_activation=self.output_activation)
+        self.compile(kwargs["optimizer"], kwargs["loss"], learning_rate)
+        self.reset_parameters()
+        self.model_to_device()
+
+    def forward(self, inputs):
+        features = self.get_inputs(inputs)
+        embeddings = self.embedding_layer(features)  # a sequence's: [batch, max_len, dim]
+        for sequence, candidate in self.candidates.items():
+            valid = features[sequence].long() != self.feature_map.features[sequence]["padding_idx"]
+            embeddings[sequence] = self.attention[sequence](embeddings[candidate], embeddings[sequence], valid)
+        return {"y_pred": self.mlp(self.embedding_layer.dict2tensor(embeddings, flatten_emb=True))}
+
+
 def build_arrays(spec: dict, data_dir: str) -> tuple[object, dict[str, str], float]:
     """Fit FuxiCTR's FeatureProcessor on the training split and write every split as ids."""
     processor = FeatureProcessor(feature_cols=spec["feature_cols"], label_col=spec["label_col"],
@@ -162,6 +190,9 @@ def main() -> None:
                   model_root=os.path.join(spec["work"], "checkpoints"))
     if spec["model"] == "dnn":
         model = Dnn(feature_map, spec["embedding_dim"], spec["hidden_units"], spec["learning_rate"], **common)
+    elif spec["model"] == "din":
+        model = Din(feature_map, spec["embedding_dim"], spec["hidden_units"], spec["learning_rate"],
+                    spec["hidden_activation"], spec["attention_units"], spec["attention_activation"], **common)
     else:
         model = AutoIntPlus(feature_map, spec["embedding_dim"], spec["hidden_units"], spec["learning_rate"],
                             spec["attention_layers"], spec["heads"], spec["head_dim"], **common)
