@@ -1,4 +1,4 @@
-"""Validation AUC / logloss of lr, dnn, dcn, autoint and autoint+ on `featureplex synth` data.
+"""Validation AUC / logloss of lr, dnn, dcn, autoint, autoint+, din and hstu on `featureplex synth` data.
 
 For each seed: synthetic data (`--rows`, that seed), one vocab artifact, then every model trained by
 `train_ctr_model` (the code `featureplex train` runs) with the same layout, embedding dimension,
@@ -26,7 +26,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-MODELS = ("lr", "dnn", "dcn", "autoint", "autoint+")
+MODELS = ("lr", "dnn", "dcn", "autoint", "autoint+", "din", "hstu")
 CONFIG = """\
 user: user_id
 features:
@@ -36,31 +36,42 @@ vocab: {{dimension: {dimension}}}
 """
 
 
+def effect_of(values: np.ndarray, effects: dict[str, float]) -> np.ndarray:
+    """Each value's effect from ground_truth.json (keyed by the value's text), 0 for values without one."""
+    keys = np.array(list(effects))
+    table = np.array(list(effects.values()))
+    order = np.argsort(keys)
+    text = values.astype(str)
+    where = np.minimum(np.searchsorted(keys[order], text), len(keys) - 1)
+    return np.where(keys[order][where] == text, table[order][where], 0.0)
+
+
 def oracle_auc(data: Path, config: Path, validation_fraction: float, seed: int) -> float:
     """AUC of the true logit (ground_truth.json) on the validation rows the models are scored on."""
+    import pyarrow.compute as pc
+
     from models.input import InputOptions, Split, iter_split_tables
     from models.metrics import grouped_auc
     from pipelines.command_inputs import resolve_inputs
-    from pipelines.synth import AFFINITY_COEFFICIENT, INF_NUM_COEFFICIENT, N_CATEGORIES, XOR_COEFFICIENT
+    from pipelines.synth import category_affinity
 
     truth = json.loads((data / "ground_truth.json").read_text())["logit"]
+    coefficients = truth["coefficients"]
     inputs = resolve_inputs(str(data), str(config), None)
     labels, logits = [], []
     for table in iter_split_tables(inputs.dataset, inputs.schema, Split(validation_fraction, seed), "validation",
                                    InputOptions(), epoch=None):
-        columns = {name: table.column(name).to_numpy(zero_copy_only=False) for name in table.column_names
-                   if name != "history_item_ids" and name != "history_timestamps"}
-        logit = np.full(table.num_rows, truth["intercept"])
-        for name, effects in truth["effects"].items():
-            logit += np.array([effects.get(str(value), 0.0) for value in columns[name]])
-        history = table.column("history_item_ids").to_pylist()
-        category = columns["item_category"]
-        affinity = np.array([np.mean(np.asarray(items) % N_CATEGORIES == c) if items else 0.0
-                             for items, c in zip(history, category)])
-        logit += (INF_NUM_COEFFICIENT * columns["inf_num"]
-                  + XOR_COEFFICIENT * np.where(columns["xor_a"] != columns["xor_b"], 1.0, -1.0)
-                  + AFFINITY_COEFFICIENT * affinity)
-        labels.append(columns["label"])
+        def column(name: str) -> np.ndarray:
+            return table.column(name).to_numpy()
+
+        history = table.column("history_item_categories").combine_chunks()
+        affinity = category_affinity(column("item_category"), pc.list_flatten(history).to_numpy(),
+                                     pc.list_parent_indices(history).to_numpy())
+        logit = (truth["intercept"] + sum(effect_of(column(name), effects) for name, effects in truth["effects"].items())
+                 + coefficients["inf_num"] * column("inf_num")
+                 + coefficients["xor"] * np.where(column("xor_a") != column("xor_b"), 1.0, -1.0)
+                 + coefficients["sequence_affinity"] * affinity)
+        labels.append(column("label"))
         logits.append(logit)
     labels, logits = np.concatenate(labels), np.concatenate(logits)
     return grouped_auc(np.zeros(len(labels)), labels, logits)

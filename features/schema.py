@@ -5,7 +5,7 @@ Inferred from the Arrow schema, overridden by the config:
 - list<string | integer> -> sequence; list<timestamp> pairs with a sequence as its timestamps;
 - anything else (struct, map, binary, ...) is skipped with a reason, not an error.
 A sequence shares its vocabulary with the categorical feature its name points at
-(`history_item_ids` -> `item_id`), unless the config says otherwise.
+(`history_item_ids` -> `item_id`, `history_item_categories` -> `item_category`), unless the config says otherwise.
 """
 
 from __future__ import annotations
@@ -116,6 +116,8 @@ def _sequence_stem(name: str) -> str:
 
 
 def _singular(name: str) -> str:
+    if name.endswith("ies"):
+        return name[:-3] + "y"
     return name[:-1] if name.endswith("s") else name
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Sequence
 
 import models  # noqa: F401  (Keras 2 before TensorFlow)
 import tensorflow as tf
@@ -169,6 +169,11 @@ class HstuFields(SequenceFields):
     rule for the last position) when `timestamps` names the sequence's timestamp list. The summary
     replaces the sequence's mean in the fields, and the other fields join it before the head (a
     `DnnTower` in the registry's `hstu`). Other sequences of the layout keep the mean pooling.
+    `side_sequences` are lists aligned element by element with the sequence: side information of
+    the same events, e.g. history_item_categories beside history_item_ids (the registry takes those
+    sharing its timestamp list, whose lengths training checks). Each token is the sum of the
+    elements' embeddings, e(h_j) + e(s_j), and the candidate's e(c) + e(c_s), as side features enter
+    the item tokens of SASRec-style encoders; they also keep their mean among the fields.
 
     Example:
         >>> fields = HstuFields(field_encoder, timestamps="history_timestamps", max_length=50)
@@ -180,12 +185,15 @@ class HstuFields(SequenceFields):
 
     def __init__(self, encoder: FieldEncoder, sequence: str | None = None, timestamps: str | None = None,
                  max_length: int = 50, blocks: int = 2, heads: int = 1, attention_dim: int | None = None,
-                 linear_dim: int | None = None, time_buckets: int = 128, dropout: float = 0.0, **kwargs):
+                 linear_dim: int | None = None, time_buckets: int = 128, dropout: float = 0.0,
+                 side_sequences: Sequence[str] = (), **kwargs):
         super().__init__(encoder, **kwargs)
         self.sequence = sequence or self.sequence_names[0]
-        if self.sequence not in self.candidates:
-            raise InputError(f"model 'hstu': sequence '{self.sequence}' is not in the layout "
-                             f"(choose one of {', '.join(self.sequence_names)})")
+        self.side_sequences = list(side_sequences)
+        for name in [self.sequence, *self.side_sequences]:
+            if name not in self.candidates:
+                raise InputError(f"model 'hstu': sequence '{name}' is not in the layout "
+                                 f"(choose one of {', '.join(self.sequence_names)})")
         self.timestamps = timestamps
         self.max_length = max_length
         self.blocks = blocks
@@ -205,6 +213,9 @@ class HstuFields(SequenceFields):
         valid = masks[self.sequence]
         history, history_valid = recent_window(embeddings[self.sequence], valid, self.max_length)
         candidate = embeddings[self.candidates[self.sequence]]
+        for side in self.side_sequences:  # equal lengths, so the same positions after the window
+            history += recent_window(embeddings[side], masks[side], self.max_length)[0]
+            candidate += embeddings[self.candidates[side]]
         x = tf.concat([history, candidate[:, None]], axis=1)
         x_valid = tf.concat([history_valid, tf.ones_like(history_valid[:, :1])], axis=1)
         times = None
@@ -221,4 +232,4 @@ class HstuFields(SequenceFields):
         return {**super().get_config(), "sequence": self.sequence, "timestamps": self.timestamps,
                 "max_length": self.max_length, "blocks": self.blocks, "heads": self.heads,
                 "attention_dim": self.attention_dim, "linear_dim": self.linear_dim,
-                "time_buckets": self.time_buckets, "dropout": self.dropout}
+                "time_buckets": self.time_buckets, "dropout": self.dropout, "side_sequences": self.side_sequences}

@@ -38,9 +38,15 @@ def build_din(encoder, sequence_timestamps: Mapping[str, str], hidden_units: Seq
 
 def build_hstu(encoder, sequence_timestamps: Mapping[str, str], hidden_units: Sequence[int] = (256, 128),
                dropout: float = 0.0, sequence: str | None = None, **stack) -> CtrModel:
-    """HSTU for CTR: the candidate's HSTU output among the fields, then the DNN head."""
+    """HSTU for CTR: the candidate's HSTU output among the fields, then the DNN head.
+
+    The sequences sharing `sequence`'s timestamp list are its side information (summed into its tokens).
+    """
     sequence = sequence or (encoder.sequence_names[0] if encoder.sequence_names else None)
-    fields = HstuFields(encoder, sequence, sequence_timestamps.get(sequence), dropout=dropout, **stack)
+    timestamps = sequence_timestamps.get(sequence)
+    side = [name for name in encoder.sequence_names if name != sequence and timestamps
+            and sequence_timestamps.get(name) == timestamps]
+    fields = HstuFields(encoder, sequence, timestamps, dropout=dropout, side_sequences=side, **stack)
     return CtrModel(fields, DnnTower(hidden_units, dropout))
 
 

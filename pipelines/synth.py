@@ -6,15 +6,21 @@ drawn from, so feature ranking, selection and the models can be checked against 
 
     logit = intercept + sum of per-value effects (inf_cat_*, user_age_bucket, device, hour,
             item_category, item_id) + 0.8 * inf_num + 0.9 * (+1 if xor_a != xor_b else -1)
-            + 2.5 * affinity
+            + 12 * affinity
     label ~ Bernoulli(sigmoid(logit))
 
-where affinity is the share of the user's history items in the candidate item's category.
+where affinity is the share of the row's history (`history_item_ids`, their categories in
+`history_item_categories`, as in DIN's Amazon data) in the candidate item's category. Each user has
+INTERESTS_PER_USER categories; nine tenths of the history and 20-80 % of the candidates (a share per
+user) come from them.
+Whether the candidate matches the history is then known from the history (which categories it holds,
+not their average) and hardly from the user id, whose ~20 rows cannot reveal six interests: the
+signal target attention (DIN, HSTU) exists for.
 
 Rows are generated one row group at a time, each from its own RNG
 (`SeedSequence([seed, chunk_index])`), so memory is bounded by a row group and the output is
 byte-identical for the same (rows, seed, row_group_rows, files). The tables that must be shared by
-all chunks (per-value effects, user preferences, the intercept) come from the seed alone.
+all chunks (per-value effects, user interests, the intercept) come from the seed alone.
 
 Example:
     truth = generate_synthetic("data/synth", rows=200_000, seed=7)
@@ -49,9 +55,11 @@ ITEMS_PER_CATEGORY = 200
 N_ITEMS = N_CATEGORIES * ITEMS_PER_CATEGORY
 ITEM_ZIPF_EXPONENT = 1.1
 USER_ZIPF_EXPONENT = 1.0
-PREFERRED_PER_USER = 2
-CANDIDATE_PREFERRED_SHARE = 0.5
-HISTORY_PREFERRED_SHARE = 0.8
+INTERESTS_PER_USER = 6
+# Per user, the share of their candidates drawn from their interests: users differ in how well they are
+# targeted, so in CTR, which is what makes user_id informative on its own.
+CANDIDATE_INTEREST_SHARES = (0.2, 0.8)
+HISTORY_INTEREST_SHARE = 0.9
 
 AGE_BUCKETS = ("18-24", "25-34", "35-44", "45-54", "55-64", "65+")
 DEVICES = ("mobile", "desktop", "tablet")
@@ -66,7 +74,7 @@ ROW_ID_BITS = 48
 
 INF_NUM_COEFFICIENT = 0.8
 XOR_COEFFICIENT = 0.9
-AFFINITY_COEFFICIENT = 2.5
+AFFINITY_COEFFICIENT = 12.0
 TARGET_CTR = 0.25
 CALIBRATION_ROWS = 20_000
 
@@ -105,6 +113,7 @@ SCHEMA = pa.schema(
         ("device", pa.string()),
         ("hour", pa.int64()),
         ("history_item_ids", pa.list_(pa.int64())),
+        ("history_item_categories", pa.list_(pa.int64())),
         ("history_timestamps", pa.list_(pa.timestamp("s"))),
         ("inf_cat_10", pa.string()),
         ("inf_cat_100", pa.string()),
@@ -151,6 +160,7 @@ def sample_cdf(rng: np.random.Generator, cdf: np.ndarray, size: int) -> np.ndarr
 
 
 DEVICE_CDF = cdf_of(np.array(DEVICE_SHARES))
+COPRIME_STRIDES = np.array([s for s in range(1, N_CATEGORIES) if np.gcd(s, N_CATEGORIES) == 1])
 # drift_noise per third of the time span: skewed to the first values, flat, skewed to the last values.
 _DRIFT_EARLY = 0.6 ** np.arange(DRIFT_VALUES)
 DRIFT_CDFS = cdf_of(np.stack([_DRIFT_EARLY, np.ones(DRIFT_VALUES), _DRIFT_EARLY[::-1]]))
@@ -163,8 +173,9 @@ class Tables:
     effects: dict[str, np.ndarray]
     user_ids: np.ndarray
     user_cdf: np.ndarray
-    user_preferred: np.ndarray
+    user_interests: np.ndarray
     user_age: np.ndarray
+    user_candidate_share: np.ndarray
     item_rank_cdf: np.ndarray
     intercept: float
 
@@ -183,15 +194,17 @@ def build_tables(seed: int, rows: int) -> Tables:
     users_rng = np.random.default_rng(users_seed)
     n_users = n_users_for(rows)
     first = users_rng.integers(0, N_CATEGORIES, n_users)
-    # The second preference is a different category: shift by 1..49.
-    second = (first + users_rng.integers(1, N_CATEGORIES, n_users)) % N_CATEGORIES
+    # Distinct interests without a [users, categories] draw: steps of a stride coprime with N_CATEGORIES.
+    stride = users_rng.choice(COPRIME_STRIDES, n_users)
+    interests = (first[:, None] + stride[:, None] * np.arange(INTERESTS_PER_USER)) % N_CATEGORIES
     tables = Tables(
         effects=effects,
         # Ids are shuffled so that activity rank and id are unrelated.
         user_ids=users_rng.permutation(n_users).astype(np.int64),
         user_cdf=zipf_cdf(n_users, USER_ZIPF_EXPONENT),
-        user_preferred=np.stack([first, second], axis=1),
+        user_interests=interests,
         user_age=users_rng.integers(0, len(AGE_BUCKETS), n_users),
+        user_candidate_share=users_rng.uniform(*CANDIDATE_INTEREST_SHARES, n_users),
         item_rank_cdf=zipf_cdf(ITEMS_PER_CATEGORY, ITEM_ZIPF_EXPONENT),
         intercept=0.0,
     )
@@ -234,11 +247,17 @@ def draw_items(rng: np.random.Generator, categories: np.ndarray, rank_cdf: np.nd
     return categories + N_CATEGORIES * sample_cdf(rng, rank_cdf, len(categories))
 
 
-def choose_categories(rng: np.random.Generator, preferred: np.ndarray, preferred_share: float) -> np.ndarray:
-    """Per row, one of its two preferred categories with probability `preferred_share`, else any category."""
-    n = len(preferred)
-    own = preferred[np.arange(n), rng.integers(0, PREFERRED_PER_USER, n)]
-    return np.where(rng.random(n) < preferred_share, own, rng.integers(0, N_CATEGORIES, n))
+def choose_categories(rng: np.random.Generator, interests: np.ndarray, interest_share: float | np.ndarray) -> np.ndarray:
+    """Per row, one of its user's interests with probability `interest_share` (per row or one for all), else any category."""
+    n = len(interests)
+    own = interests[np.arange(n), rng.integers(0, INTERESTS_PER_USER, n)]
+    return np.where(rng.random(n) < interest_share, own, rng.integers(0, N_CATEGORIES, n))
+
+
+def category_affinity(category: np.ndarray, history_category: np.ndarray, owner: np.ndarray) -> np.ndarray:
+    """Per row, the share of its history elements (flat, element k of row `owner[k]`) in the row's category; 0 if none."""
+    matches = np.bincount(owner, weights=history_category == category[owner], minlength=len(category))
+    return matches / np.maximum(np.bincount(owner, minlength=len(category)), 1)
 
 
 def draw_features(
@@ -255,25 +274,24 @@ def draw_features(
     hour = (seconds // 3600) % 24
 
     users = sample_cdf(rng, tables.user_cdf, n)
-    preferred = tables.user_preferred[users]
+    interests = tables.user_interests[users]
     age = tables.user_age[users]
     device = sample_cdf(rng, DEVICE_CDF, n)
-    category = choose_categories(rng, preferred, CANDIDATE_PREFERRED_SHARE)
+    category = choose_categories(rng, interests, tables.user_candidate_share[users])
     item = draw_items(rng, category, tables.item_rank_cdf)
 
     # History: flat values with offsets; element k belongs to row `owner[k]`, most recent last.
     lengths = rng.integers(0, MAX_HISTORY + 1, n)
     offsets = np.concatenate([[0], np.cumsum(lengths)])
     owner = np.repeat(np.arange(n), lengths)
-    history_category = choose_categories(rng, preferred[owner], HISTORY_PREFERRED_SHARE)
+    history_category = choose_categories(rng, interests[owner], HISTORY_INTEREST_SHARE)
     history_item = draw_items(rng, history_category, tables.item_rank_cdf)
     # Whole-second gaps of at least 1 s keep history times strictly increasing and before the row's time:
     # element k sits at the row time minus the sum of the gaps from k to the row's last element.
     gaps = 1 + np.floor(rng.exponential(HISTORY_GAP_SECONDS, len(owner))).astype(np.int64)
     gaps_before = np.concatenate([[0], np.cumsum(gaps)])
     history_seconds = seconds[owner] - (gaps_before[offsets[1:]][owner] - gaps_before[:-1])
-    matches = np.bincount(owner, weights=history_category == category[owner], minlength=n)
-    affinity = matches / np.maximum(lengths, 1)
+    affinity = category_affinity(category, history_category, owner)
 
     inf = {name: rng.integers(0, size, n) for name, size in INF_CATEGORIES.items()}
     inf_num = rng.normal(size=n)
@@ -305,6 +323,7 @@ def draw_features(
         "device": pc.take(pa.array(DEVICES), pa.array(device)),
         "hour": hour,
         "history_item_ids": pa.ListArray.from_arrays(list_offsets, pa.array(history_item)),
+        "history_item_categories": pa.ListArray.from_arrays(list_offsets, pa.array(history_category)),
         "history_timestamps": pa.ListArray.from_arrays(list_offsets, pa.array(START + history_seconds)),
         **{name: v_strings(values) for name, values in inf.items()},
         "inf_num": inf_num,
@@ -353,6 +372,9 @@ def column_truth(n_users: int) -> dict[str, dict]:
         "hour": entry("informative", "categorical", 24),
         "history_item_ids": entry(
             "sequence", "sequence", N_ITEMS, shares_vocabulary_with="item_id", timestamps="history_timestamps"
+        ),
+        "history_item_categories": entry(
+            "sequence", "sequence", N_CATEGORIES, shares_vocabulary_with="item_category", timestamps="history_timestamps"
         ),
         "history_timestamps": entry("sequence", "sequence", None),
         **{name: entry("informative", "categorical", size) for name, size in INF_CATEGORIES.items()},

@@ -33,6 +33,15 @@ def test_sequence_timestamps_pair_by_prefix(tmp_path):
     assert "history_timestamps" in schema.columns()
 
 
+def test_plural_sequence_names_find_their_feature(tmp_path):
+    table = small_table(20).append_column("recent_cities", pa.array([["a", "b"]] * 20, pa.list_(pa.string())))
+    table = table.append_column("item_category", pa.array([1, 2] * 10, pa.int64()))
+    table = table.append_column("history_item_categories", pa.array([[1, 2]] * 20, pa.list_(pa.int64())))
+    schema = resolve_schema(dataset_of(tmp_path, table))
+    assert schema.feature("recent_cities").shares_with == "city"
+    assert schema.feature("history_item_categories").shares_with == "item_category"
+
+
 def test_config_overrides(small_parquet):
     config = parse_config({"features": {"item_id": {"kind": "numeric"}, "city": {"role": "ignore"}}})
     schema = resolve_schema(open_dataset(small_parquet), config)

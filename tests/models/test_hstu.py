@@ -72,6 +72,32 @@ def test_ctr_fields_take_the_candidate_position_and_ignore_padding_width():
     np.testing.assert_allclose(clone(raw_features(histories, times)).numpy(), logits, rtol=1e-5)
 
 
+def test_side_sequences_sharing_the_timestamps_join_the_tokens():
+    tf.keras.utils.set_random_seed(0)
+    stamps = {"history_item_ids": "history_timestamps", "history_item_categories": "history_timestamps"}
+    encoder = field_encoder(categories=True)
+    model = build_ctr_model("hstu", encoder, {"max_length": 3, "hidden_units": [8]}, stamps)
+    assert (model.encoder.sequence, model.encoder.side_sequences) == ("history_item_categories", ["history_item_ids"])
+    histories, times, categories = [[1, 2, 3], [4], [2, 5]], [[10, 20, 30], [5], [7, 9]], [[1, 0, 1], [0], [0, 1]]
+    summary = model.encoder.field_names.index("history_item_categories")
+    before = model.encoder(raw_features(histories, times, categories)).numpy()[:, summary]
+    # Another item at one position of row 0 changes that row's tokens, so its summary, and no other row's.
+    after = model.encoder(raw_features([[1, 2, 5], [4], [2, 5]], times, categories)).numpy()[:, summary]
+    assert not np.allclose(after[0], before[0], rtol=1e-4)
+    np.testing.assert_allclose(after[1:], before[1:], rtol=1e-5)
+
+    features = raw_features(histories, times, categories)
+    logits = model(features).numpy()
+    clone = CtrModel.from_config(json.loads(json.dumps(model.get_config())))
+    clone(features)
+    clone.set_weights(model.get_weights())
+    assert clone.encoder.side_sequences == ["history_item_ids"]
+    np.testing.assert_allclose(clone(features).numpy(), logits, rtol=1e-5)
+    # Without a shared timestamp list nothing says the lists are aligned: each keeps its own field.
+    unaligned = build_ctr_model("hstu", encoder, {"sequence": "history_item_ids"}, {"history_item_ids": "history_timestamps"})
+    assert unaligned.encoder.side_sequences == []
+
+
 def test_without_timestamps_and_bad_sequence():
     model = build_ctr_model("hstu", field_encoder(), {"max_length": 4, "blocks": 1})
     assert "history_timestamps" not in model.encoder.input_names

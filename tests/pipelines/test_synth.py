@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from features.errors import InputError
-from pipelines.synth import GROUND_TRUTH, N_CATEGORIES, N_ITEMS, SCHEMA, generate_synthetic
+from pipelines.synth import GROUND_TRUTH, INTERESTS_PER_USER, N_CATEGORIES, N_ITEMS, SCHEMA, generate_synthetic
 from tests.conftest import run_cli
 
 ROWS = 200_000
@@ -145,12 +145,20 @@ def test_items_and_history(generated):
     mean_gap = np.mean(np.diff(flat_seconds)[same_row])
     assert 3000 < mean_gap < 4200
 
-    # Each user's two most frequent history categories hold ~80% of their history (0.8 + 0.2 * 2/50).
+    # The categories list is the history's items' categories, element by element.
     categories, owner, _ = history_categories(table)
+    listed = table.column("history_item_categories").combine_chunks()
+    assert np.array_equal(pc.list_value_length(listed).to_numpy(), lengths)
+    assert np.array_equal(pc.list_flatten(listed).to_numpy(), categories)
+
+    # Each user's six interests hold ~91% of their history (0.9 + 0.1 * 6/50): the six most frequent
+    # categories of the users with at least 300 history elements (enough to find them) hold about that.
     _, user = np.unique(column(table, "user_id"), return_inverse=True)
     counts = np.bincount(user[owner] * N_CATEGORIES + categories, minlength=(user.max() + 1) * N_CATEGORIES)
     per_user = np.sort(counts.reshape(-1, N_CATEGORIES), axis=1)
-    assert 0.78 < per_user[:, -2:].sum() / per_user.sum() < 0.9
+    active = per_user[per_user.sum(axis=1) >= 300]
+    assert len(active) > 100
+    assert 0.89 < active[:, -INTERESTS_PER_USER:].sum() / active.sum() < 0.93
 
 
 def test_determinism(tmp_path):
@@ -170,13 +178,15 @@ def test_regression_recovers_ground_truth(generated):
     true_cat10 = truth["logit"]["effects"]["inf_cat_10"]
     keys = sorted(true_cat10)
     xor_sign = np.where(column(table, "xor_a") != column(table, "xor_b"), 1.0, -1.0)
-    design = np.column_stack([one_hot(column(table, "inf_cat_10"), keys), column(table, "inf_num"), xor_sign])
+    design = np.column_stack([one_hot(column(table, "inf_cat_10"), keys), column(table, "inf_num"), xor_sign,
+                              affinity(table)])
     beta = fit_logistic(design, label)
     fitted = beta[: len(keys)]
     assert np.corrcoef(fitted, [true_cat10[key] for key in keys])[0, 1] > 0.9
     # Omitted terms attenuate logistic coefficients, so "near" allows for it.
     assert 0.55 < beta[len(keys)] < 0.9
     assert beta[len(keys) + 1] > 0.5
+    assert 0.5 < beta[len(keys) + 2] / truth["logit"]["coefficients"]["sequence_affinity"] < 1.0
 
 
 def test_full_ground_truth_logit_explains_the_label(generated):

@@ -40,7 +40,7 @@ def test_one_and_two_workers_write_identical_artifacts(synthetic, tmp_path):
     assert single == double
     assert artifact_files(tmp_path / "one") == artifact_files(tmp_path / "two")
     assert single.parameters == 50_000 // 16 * 16
-    assert single.sequences == {"history_item_ids": "item_id"}
+    assert single.sequences == {"history_item_ids": "item_id", "history_item_categories": "item_category"}
     layout, vocabularies = read_vocab_artifact(tmp_path / "one")
     assert layout == single and len(vocabularies["item_id"]) == single.features["item_id"].head_rows > 0
     manifest = json.loads((tmp_path / "one" / "manifest.json").read_text())
