@@ -56,8 +56,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.train_vs_fuxictr import (  # noqa: E402
-    DRIVER, SPLIT_START, VALID_START, ensure_venv, featureplex_config, featureplex_parameters, fuxictr_feature_cols,
-    print_summary, run_child, run_featureplex, shared_data, steady,
+    SPLIT_START, VALID_START, ensure_venv, featureplex_config, featureplex_parameters, fuxictr_feature_cols,
+    print_summary, run_platform, shared_data, shared_spec, steady,
 )
 
 MODELS = ("dnn", "din", "hstu")
@@ -136,28 +136,17 @@ def fuxictr_spec(model: str, args) -> dict:
             "threads": args.threads}
 
 
-def run_platform(model: str, platform: str, paths: dict[str, Path], args, fuxictr_python: Path | None) -> dict:
+def run_model(model: str, platform: str, paths: dict[str, Path], args, fuxictr_python: Path | None) -> dict:
     run_dir = args.work.resolve() / "runs" / paths["test"].parent.name / model / platform
     shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.mkdir(parents=True)
-    spec = {"model": model, "epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.learning_rate,
-            "seed": args.seed, "patience": args.patience, "splits": {k: str(v) for k, v in paths.items()},
-            "work": str(run_dir)}
+    spec = shared_spec(model, paths, run_dir, args)
     if platform == "featureplex":
         spec.update(config=featureplex_config(FEATURES, args), parameters=model_parameters(model, args),
                     threads=args.threads)
-        command = [sys.executable, __file__, "--featureplex-run", run_dir / "spec.json", run_dir / "result.json"]
     else:
         spec.update(fuxictr_spec(model, args))
-        command = [fuxictr_python, DRIVER, run_dir / "spec.json", run_dir / "result.json"]
-    (run_dir / "spec.json").write_text(json.dumps(spec, indent=2))
-    print(f"{model} {platform} ...", flush=True)
-    run_child(command, run_dir / "log.txt", args.threads)
-    result = json.loads((run_dir / "result.json").read_text())
-    print(f"  test AUC {result['test_auc']:.4f}  valid AUC by epoch {' '.join(f'{v:.4f}' for v in result['validation_auc'])}"
-          f"  train pass {result['train_rows'] / steady(result['train_seconds']):,.0f} ex/s  ({result['fit_seconds']:.0f}s)",
-          flush=True)
-    return result
+    return run_platform(model, platform, spec, run_dir, fuxictr_python, args.threads)
 
 
 # ---------------------------------------------------------------- tables
@@ -182,9 +171,6 @@ def print_against_dnn(rows: list[dict]) -> None:
 
 
 def main() -> None:
-    if len(sys.argv) == 4 and sys.argv[1] == "--featureplex-run":
-        run_featureplex(Path(sys.argv[2]), Path(sys.argv[3]))
-        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--source", type=Path, default=shared_data() / "amazon_beauty" / "Beauty.txt")
     parser.add_argument("--limit-users", type=int, default=None, help="a seeded sample of this many users (smoke runs)")
@@ -220,7 +206,7 @@ def main() -> None:
         row = {"dataset": dataset, "model": model}
         for platform in args.platforms:
             if platform == "featureplex" or model in FUXICTR_MODELS:
-                row[platform] = run_platform(model, platform, paths, args, fuxictr_python)
+                row[platform] = run_model(model, platform, paths, args, fuxictr_python)
         rows.append(row)
     print_summary(rows, args.platforms)
     print_against_dnn(rows)

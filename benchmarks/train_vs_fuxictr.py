@@ -276,43 +276,58 @@ def run_child(command: list, log: Path, threads: int) -> None:
                          + "".join(log.read_text().splitlines(keepends=True)[-15:]))
 
 
+def shared_spec(model: str, paths: dict[str, Path], run_dir: Path, args) -> dict:
+    """The part of a run's spec both platforms read: model, training budget, seed, splits, work folder."""
+    return {"model": model, "epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.learning_rate,
+            "seed": args.seed, "patience": args.patience, "splits": {k: str(v) for k, v in paths.items()},
+            "work": str(run_dir)}
+
+
+def run_platform(label: str, platform: str, spec: dict, run_dir: Path, fuxictr_python: Path | None, threads: int,
+                 reuse: bool = False) -> dict:
+    """Run one platform on `spec` in a child process (featureplex: `run_featureplex`; FuxiCTR: the driver in
+    its venv) and return its result; with `reuse`, an identical earlier spec's result is read instead."""
+    spec_path, result_path = run_dir / "spec.json", run_dir / "result.json"
+    if platform == "featureplex":
+        stale = ["model", "mlflow.db", "mlruns"]
+        command = [sys.executable, __file__, "--featureplex-run", spec_path, result_path]
+    else:
+        stale = [spec["dataset_id"], "checkpoints"]
+        command = [fuxictr_python, DRIVER, spec_path, result_path]
+    text = json.dumps(spec, indent=2)
+    reused = reuse and result_path.exists() and spec_path.exists() and spec_path.read_text() == text
+    print(f"{label} {platform}{' (result of an identical earlier run)' if reused else ' ...'}", flush=True)
+    if not reused:
+        subprocess.run(["rm", "-rf", result_path, *(run_dir / name for name in stale)], check=True)
+        spec_path.write_text(text)
+        run_child(command, run_dir / "log.txt", threads)
+    r = json.loads(result_path.read_text())
+    print(f"  test AUC {r['test_auc']:.4f}  logloss {r['test_logloss']:.4f}  valid AUC by epoch "
+          f"{' '.join(f'{v:.4f}' for v in r['validation_auc'])}  train pass "
+          f"{r['train_rows'] / steady(r['train_seconds']):,.0f} ex/s  ({r['fit_seconds']:.0f}s)", flush=True)
+    return r
+
+
 def compare(dataset: str, paths: dict[str, Path], features: dict, args, fuxictr_python: Path, work: Path) -> list[dict]:
     rows = []
     for model in args.models:
-        shared = {"model": model, "epochs": args.epochs, "batch_size": args.batch_size,
-                  "learning_rate": args.learning_rate, "seed": args.seed, "patience": args.patience,
-                  "splits": {k: str(v) for k, v in paths.items()}}
         results = {}
         for platform in args.platforms:
             run_dir = work / "runs" / dataset / model.replace("+", "_plus") / platform
             run_dir.mkdir(parents=True, exist_ok=True)
-            spec_path, result_path = run_dir / "spec.json", run_dir / "result.json"
+            spec = shared_spec(model, paths, run_dir, args)
             if platform == "featureplex":
-                stale = ["model", "mlflow.db", "mlruns"]
-                spec = {**shared, "work": str(run_dir), "config": featureplex_config(features, args),
-                        "parameters": featureplex_parameters(model, args), "threads": args.threads}
-                command = [sys.executable, __file__, "--featureplex-run", spec_path, result_path]
+                spec.update(config=featureplex_config(features, args), parameters=featureplex_parameters(model, args),
+                            threads=args.threads)
             else:
-                spec = {**shared, "work": str(run_dir), "dataset_id": f"{dataset}_{model.replace('+', '_plus')}",
-                        "feature_cols": fuxictr_feature_cols(features, args),
-                        "label_col": {"name": "label", "dtype": "float"}, "min_categr_count": args.min_count,
-                        "loader": args.fuxictr_loader, "embedding_dim": args.embedding_dim,
-                        "hidden_units": args.hidden_units, "attention_layers": args.attention_layers,
-                        "heads": args.heads, "head_dim": args.head_dim, "threads": args.threads}
-                stale = [spec["dataset_id"], "checkpoints"]
-                command = [fuxictr_python, DRIVER, spec_path, result_path]
-            text = json.dumps(spec, indent=2)
-            reused = args.reuse and result_path.exists() and spec_path.exists() and spec_path.read_text() == text
-            print(f"{dataset} {model} {platform}{' (result of an identical earlier run)' if reused else ' ...'}", flush=True)
-            if not reused:
-                subprocess.run(["rm", "-rf", result_path, *(run_dir / name for name in stale)], check=True)
-                spec_path.write_text(text)
-                run_child(command, run_dir / "log.txt", args.threads)
-            results[platform] = json.loads(result_path.read_text())
-            r = results[platform]
-            print(f"  test AUC {r['test_auc']:.4f}  logloss {r['test_logloss']:.4f}  valid AUC by epoch "
-                  f"{' '.join(f'{v:.4f}' for v in r['validation_auc'])}  train pass "
-                  f"{r['train_rows'] / steady(r['train_seconds']):,.0f} ex/s  ({r['fit_seconds']:.0f}s)", flush=True)
+                spec.update({"dataset_id": f"{dataset}_{model.replace('+', '_plus')}",
+                             "feature_cols": fuxictr_feature_cols(features, args),
+                             "label_col": {"name": "label", "dtype": "float"}, "min_categr_count": args.min_count,
+                             "loader": args.fuxictr_loader, "embedding_dim": args.embedding_dim,
+                             "hidden_units": args.hidden_units, "attention_layers": args.attention_layers,
+                             "heads": args.heads, "head_dim": args.head_dim, "threads": args.threads})
+            results[platform] = run_platform(f"{dataset} {model}", platform, spec, run_dir, fuxictr_python,
+                                             args.threads, args.reuse)
         rows.append({"dataset": dataset, "model": model, **results})
     return rows
 
