@@ -11,6 +11,21 @@ from features.errors import InputError
 
 PYFUNC_CODE = Path(__file__).with_name("pyfunc_model.py")
 SAVED_MODEL_ARTIFACT = "saved_model"
+# What the pyfunc wrapper and the code it ships (serving, models, features) import at load time.
+SERVING_DISTRIBUTIONS = ("mlflow", "numpy", "pandas", "polars", "pyarrow", "pydantic", "PyYAML", "tensorflow", "tf-keras")
+
+
+def serving_requirements() -> list[str]:
+    """The serving imports pinned at the versions installed here.
+
+    Given explicitly because MLflow's inference (loading the model in a subprocess to see what it
+    imports) takes ~15 s per logged model and gets it wrong for this model: TensorFlow is imported
+    lazily, in `load_context`, so it was missed, and the shipped code was listed as `featureplex`,
+    a package no index has.
+    """
+    from importlib.metadata import version
+
+    return [f"{name}=={version(name)}" for name in SERVING_DISTRIBUTIONS]
 
 
 def log_pyfunc_model(saved_model: str | os.PathLike, input_example: pd.DataFrame, registered_name: str | None = None):
@@ -29,6 +44,7 @@ def log_pyfunc_model(saved_model: str | os.PathLike, input_example: pd.DataFrame
         artifacts={SAVED_MODEL_ARTIFACT: str(saved_model)},
         signature=signature,
         input_example=input_example,
+        pip_requirements=serving_requirements(),
         registered_model_name=registered_name,
         code_paths=[str(Path(__file__).resolve().parents[1] / package) for package in ("serving", "models", "features")],
     )

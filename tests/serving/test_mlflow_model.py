@@ -1,5 +1,6 @@
 """The pyfunc wrapper, the registry alias, `featureplex serve models:/...` and `mlflow models serve`."""
 
+import importlib.metadata
 import os
 import subprocess
 import sys
@@ -37,6 +38,14 @@ def test_pyfunc_predicts_like_the_saved_model(registered, saved_model):
     np.testing.assert_allclose(predictions["probability"].to_numpy(), expected, rtol=1e-6)
     assert registered[1] == "1"
     assert model.metadata.get_input_schema().input_names() == list(pd.DataFrame(ROWS).columns)
+
+
+def test_the_model_environment_names_what_serving_imports(registered):
+    requirements = mlflow.pyfunc.get_model_dependencies("models:/ctr_test@champion")
+    pinned = dict(line.split("==") for line in open(requirements).read().split())
+    assert {"tensorflow", "tf-keras", "mlflow", "pandas", "pyarrow"} <= set(pinned)
+    assert "featureplex" not in pinned  # shipped as code, not installable from an index
+    assert pinned["tensorflow"] == importlib.metadata.version("tensorflow")
 
 
 def test_uris_resolve_to_the_saved_model(registered):
