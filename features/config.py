@@ -100,6 +100,10 @@ class TrainParams(StrictModel):
     validation_fraction: float = Field(0.1, gt=0, lt=1)
     split_time: datetime | None = Field(None, description="validate on rows at or after this time instead")
     shuffle_rows: int = Field(262_144, ge=1)
+    embedding_l2: float = Field(
+        0.0, ge=0, lt=1,
+        description="lambda of lambda * sum(T^2) over the whole embedding table, every step (FuxiCTR's embedding_regularizer)",
+    )
     seed: int = 0
 
 

@@ -96,7 +96,6 @@ def select_optfs(
     import models  # noqa: F401
     from models.field_encoder import FieldEncoder
     from models.input import InputOptions, make_tf_dataset
-    from models.multiplexed_embedding import MultiplexedEmbedding
     from models.numeric_fields import NumericFields
     from models.optfs_gate import GatedEmbedding, OptFsCtrModel, OptFsGate
     from models.optfs_search import OptFsOptions, optfs_search
@@ -104,7 +103,7 @@ def select_optfs(
     from models.registry import build_ctr_model, check_model_name
     from models.training import TrainingOptions, seed_everything
     from pipelines.tracking import flatten, log_artifacts, tracked_run
-    from pipelines.train_flow import _numeric_moments, _split, check_both_classes, check_layout_matches, train_ctr_model
+    from pipelines.train_flow import _embedding, _numeric_moments, _split, check_both_classes, check_layout_matches, train_ctr_model
     import mlflow
 
     out = Path(out)
@@ -124,7 +123,7 @@ def select_optfs(
     numeric = NumericFields(numeric_names, means, stds, layout.dimension) if numeric_names else None
     gate = OptFsGate(layout, penalty=optfs.penalty)
     fields = FieldEncoder(FeaturePreprocessing(layout, vocabularies),
-                          GatedEmbedding(MultiplexedEmbedding.from_layout(layout), gate), numeric)
+                          GatedEmbedding(_embedding(layout, params), gate), numeric)
     timestamps = {spec.name: spec.timestamps for spec in inputs.schema.features if spec.timestamps}
     base = build_ctr_model(params.model, fields, params.model_parameters, timestamps)
     model = OptFsCtrModel(base.encoder, base.tower, gate, gate_learning_rate=optfs.gate_learning_rate)

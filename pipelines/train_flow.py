@@ -73,6 +73,16 @@ def _split(params: TrainParams):
     return Split(params.validation_fraction, params.seed, split_time)
 
 
+def _embedding(layout: Layout, params: TrainParams):
+    """The multiplexed embedding of `layout`, with the L2 penalty of `params.embedding_l2` when set."""
+    import tensorflow as tf
+
+    from models.multiplexed_embedding import MultiplexedEmbedding
+
+    regularizer = tf.keras.regularizers.L2(params.embedding_l2) if params.embedding_l2 else None
+    return MultiplexedEmbedding.from_layout(layout, embeddings_regularizer=regularizer)
+
+
 def _numeric_moments(inputs: CommandInputs, split, options) -> tuple[list[str], list[float], list[float]]:
     from models.input import iter_split_tables
 
@@ -165,7 +175,6 @@ def train_ctr_model(
     import models  # noqa: F401  (first: selects Keras 2 and quiets TensorFlow before anything loads it)
     from models.field_encoder import FieldEncoder
     from models.input import InputOptions, make_tf_dataset, raw_feature_specs
-    from models.multiplexed_embedding import MultiplexedEmbedding
     from models.numeric_fields import NumericFields
     from models.preprocessing import FeaturePreprocessing
     from models.registry import build_ctr_model, check_model_name
@@ -184,7 +193,7 @@ def train_ctr_model(
         numeric_names, means, stds = _numeric_moments(inputs, split, options)
     seed_everything(params.seed)
     numeric = NumericFields(numeric_names, means, stds, layout.dimension) if numeric_names else None
-    fields = FieldEncoder(FeaturePreprocessing(layout, vocabularies), MultiplexedEmbedding.from_layout(layout), numeric)
+    fields = FieldEncoder(FeaturePreprocessing(layout, vocabularies), _embedding(layout, params), numeric)
     timestamps = {spec.name: spec.timestamps for spec in inputs.schema.features if spec.timestamps}
     model = build_ctr_model(params.model, fields, params.model_parameters, timestamps)
     encoder = model.encoder  # decides the raw inputs: HSTU's include the history's timestamps
