@@ -19,7 +19,7 @@ MASKED_SCORE = -1e9
 class TargetAttention(tf.keras.layers.Layer):
     """DIN's local activation unit and weighted-sum pooling.
 
-        w_j = v^T MLP([q, k_j, q - k_j, q * k_j]) + c          (MLP with Dice by default)
+        w_j = v^T MLP([q, k_j, q - k_j, q * k_j]) + c          (MLP: ReLU by default, or Dice)
         interest = sum_j m_j * w_j * k_j                       softmax=False (the paper)
         interest = sum_j softmax_j(w_j; m) * k_j               softmax=True  (the authors' demo, BARS)
 
@@ -32,12 +32,18 @@ class TargetAttention(tf.keras.layers.Layer):
     candidate: three matching items weigh more than one), which a softmax divides away; the
     softmax variant (`softmax=True`) is there to reproduce the authors' demo and BARS numbers.
 
+    Default activation: ReLU, not the paper's Dice (`activation="dice"`). On `featureplex synth`
+    data (benchmarks/model_comparison.py, 200k rows, embedding L2 1e-3) DIN with a ReLU unit was
+    0.8192 validation AUC against 0.8079 with Dice (same ReLU head) and 0.8012 for the DNN. Dice's
+    batch statistics are taken over every history position, padding included (as in FuxiCTR's
+    DIN_Attention), so on histories of very different lengths they mostly describe the padding.
+
     Example:
         >>> TargetAttention([16])(tf.zeros([4, 8]), tf.zeros([4, 10, 8]), tf.ones([4, 10], tf.bool)).shape
         TensorShape([4, 8])
     """
 
-    def __init__(self, hidden_units: Sequence[int] = (64,), activation: str = "dice", softmax: bool = False, **kwargs):
+    def __init__(self, hidden_units: Sequence[int] = (64,), activation: str = "relu", softmax: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.hidden_units = list(hidden_units)
         self.activation = activation
@@ -68,7 +74,7 @@ class DinFields(SequenceFields):
     For a sequence s sharing rows with the categorical feature c (history_item_ids -> item_id):
     summary(s) = TargetAttention(q = e(c), k = embeddings of s's last `max_length` elements). Each
     sequence has its own activation unit. With `DnnTower` on top this is DIN: the pooled interest,
-    the candidate and the other fields concatenated into an MLP (Dice in the paper) giving the logit.
+    the candidate and the other fields concatenated into an MLP giving the logit.
 
     Example:
         >>> fields = DinFields(field_encoder, attention_units=[32])
@@ -77,7 +83,7 @@ class DinFields(SequenceFields):
 
     model_name = "din"
 
-    def __init__(self, encoder: FieldEncoder, attention_units: Sequence[int] = (64,), attention_activation: str = "dice",
+    def __init__(self, encoder: FieldEncoder, attention_units: Sequence[int] = (64,), attention_activation: str = "relu",
                  softmax: bool = False, max_length: int = 50, **kwargs):
         super().__init__(encoder, **kwargs)
         self.attention_units = list(attention_units)

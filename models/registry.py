@@ -30,9 +30,14 @@ TOWERS: dict[str, Callable[..., tf.keras.layers.Layer]] = {
 }
 
 
-def build_din(encoder, sequence_timestamps: Mapping[str, str], hidden_units: Sequence[int] = (200, 80),
-              activation: str = "dice", dropout: float = 0.0, **attention) -> CtrModel:
-    """DIN as in the paper: target-attention fields, then an MLP (200-80, Dice) to the logit."""
+def build_din(encoder, sequence_timestamps: Mapping[str, str], hidden_units: Sequence[int] = (256, 128),
+              activation: str = "relu", dropout: float = 0.0, **attention) -> CtrModel:
+    """DIN: target-attention fields, then the DNN's head (256-128, ReLU) to the logit.
+
+    The paper's head is 200-80 with Dice (`hidden_units: [200, 80], activation: dice`); the DNN's
+    head by default keeps the comparison with it about the attention alone (models/din.py says why
+    ReLU is the default activation).
+    """
     return CtrModel(DinFields(encoder, **attention), DnnTower(hidden_units, dropout, activation=activation))
 
 

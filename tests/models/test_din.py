@@ -19,10 +19,11 @@ from models.registry import build_ctr_model
 from tests.models.sequence_fixtures import field_encoder, raw_features
 
 
+@pytest.mark.parametrize("activation", ["relu", "dice"])
 @pytest.mark.parametrize("softmax", [False, True])
-def test_padding_is_masked_and_an_empty_history_gives_zero(softmax):
+def test_padding_is_masked_and_an_empty_history_gives_zero(softmax, activation):
     tf.keras.utils.set_random_seed(0)
-    attention = TargetAttention([8], softmax=softmax)
+    attention = TargetAttention([8], activation=activation, softmax=softmax)
     query = tf.random.normal([2, 4])
     keys = tf.random.normal([2, 3, 4])
     valid = tf.constant([[True, True, False], [False, False, False]])

@@ -32,7 +32,7 @@ def prepared(tmp_path_factory):
 def test_din_trains_through_the_cli(cli, prepared, tmp_path):
     out = tmp_path / "din"
     result = cli("train", prepared / "data", "--config", prepared / "config.yaml", "--vocab", prepared / "vocab",
-                 "--out", out, "--model", "din", "--epochs", "1", "--batch-size", "512",
+                 "--out", out, "--model", "din", "--epochs", "1", "--batch-size", "512", "--learning-rate", "0.003",
                  env={"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow.db"}, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     metrics = json.loads((out / "metrics.json").read_text())
