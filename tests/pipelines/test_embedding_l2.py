@@ -24,14 +24,14 @@ def tiny_model(embedding_l2: float) -> CtrModel:
 
 def test_the_penalty_is_lambda_times_the_squared_table_and_joins_the_loss():
     features = raw_features([[1, 2], [3], [], [4, 5, 1]])
-    labels = tf.constant([[1.0], [0.0], [1.0], [0.0]])
+    labels = tf.constant([1.0, 0.0, 1.0, 0.0])
     model = tiny_model(0.01)
     model(features)
     table = model.encoder.embedding.embeddings.numpy()
     assert float(tf.add_n(model.losses)) == pytest.approx(0.01 * float(np.square(table).sum()), rel=1e-5)
 
     model.compile(optimizer=tf.keras.optimizers.SGD(0.1))
-    history = model.fit(tf.data.Dataset.from_tensors((features, labels[:, 0])), verbose=0).history
+    history = model.fit(tf.data.Dataset.from_tensors((features, labels)), verbose=0).history
     assert history["regularization_loss"][0] > 0
     assert history["total_loss"][0] == pytest.approx(history["loss"][0] + history["regularization_loss"][0], rel=1e-5)
 

@@ -4,6 +4,7 @@ import importlib.metadata
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import httpx
 import mlflow
@@ -42,7 +43,7 @@ def test_pyfunc_predicts_like_the_saved_model(registered, saved_model):
 
 def test_the_model_environment_names_what_serving_imports(registered):
     requirements = mlflow.pyfunc.get_model_dependencies("models:/ctr_test@champion")
-    pinned = dict(line.split("==") for line in open(requirements).read().split())
+    pinned = dict(line.split("==") for line in Path(requirements).read_text().split())
     assert {"tensorflow", "tf-keras", "mlflow", "pandas", "pyarrow"} <= set(pinned)
     assert "featureplex" not in pinned  # shipped as code, not installable from an index
     assert pinned["tensorflow"] == importlib.metadata.version("tensorflow")
