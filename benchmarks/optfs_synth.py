@@ -20,7 +20,7 @@ CONFIG = """user: user_id
 features:
   leak_label: {{role: ignore}}
 vocab: {{dimension: 8}}
-train: {{model: {model}, epochs: {epochs}, batch_size: 1024, patience: 2, learning_rate: 0.002}}
+train: {{model: {model}, epochs: {epochs}, batch_size: 1024, patience: 2, learning_rate: 0.002, embedding_l2: {l2:g}}}
 optfs: {{penalty: {penalty:g}, search_epochs: {search}, final_tau: {tau:g}, rewind_epoch: {rewind}, gate_learning_rate: {gate_lr:g}}}
 """
 
@@ -34,12 +34,14 @@ def add_optfs_arguments(parser: argparse.ArgumentParser, epochs: int, search_epo
     parser.add_argument("--penalty", type=float, default=penalty)
     parser.add_argument("--rewind-epoch", type=int, default=1)
     parser.add_argument("--gate-lr", type=float, default=1e-2)
+    parser.add_argument("--embedding-l2", type=float, default=1e-3, help="train.embedding_l2 of every model")
 
 
 def benchmark_config(args: argparse.Namespace, model: str = "dnn") -> str:
     """The config both OptFS benchmarks train with: synthetic data less its leaked label, the options above."""
     return CONFIG.format(model=model, epochs=args.epochs, penalty=args.penalty, search=args.search_epochs,
-                         tau=args.final_tau, rewind=args.rewind_epoch, gate_lr=args.gate_lr)
+                         tau=args.final_tau, rewind=args.rewind_epoch, gate_lr=args.gate_lr,
+                         l2=args.embedding_l2)
 
 
 def main() -> None:
