@@ -4,6 +4,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO ?= demo
 DEMO_ROWS ?= 200000
+# Test files run on two worker processes, each file whole on one (its module fixtures are built once).
+# Most of a test's time is single-threaded (interpreter and TensorFlow start-up, Beam, MLflow), so two
+# workers keep both cores busy. TEST_WORKERS=0 runs everything in this process.
+TEST_WORKERS ?= 2
 
 .PHONY: demo test venv clean
 
@@ -19,7 +23,7 @@ demo: venv
 	$(BIN)/featureplex demo --out $(DEMO) --rows $(DEMO_ROWS)
 
 test: venv
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --numprocesses $(TEST_WORKERS) --dist loadfile
 
 clean:
 	rm -rf $(DEMO) mlruns mlflow.db .pytest_cache
