@@ -185,3 +185,30 @@ def test_a_tail_gate_pays_the_penalty_of_every_value_it_covers():
     weights = penalty_weights(layout, OptFsGate(layout, penalty=0.01).size)
     _, tails = gate_space(layout)
     assert (weights[tails["f"]], weights[tails["g"]]) == (3.0, 1.0)  # f: c, d, e outside the head; g: none
+
+
+@pytest.mark.parametrize("name", ["lr", "dnn", "dcn", "autoint+", "din", "hstu"])
+def test_every_model_trains_the_gates_of_its_candidates_and_history_values(name):
+    from models.registry import build_ctr_model
+    from tests.models.sequence_fixtures import field_encoder, raw_features
+
+    plain = field_encoder(categories=True)
+    layout = plain.preprocessing.layout
+    gate = OptFsGate(layout)
+    encoder = FieldEncoder(plain.preprocessing, GatedEmbedding(plain.embedding, gate))
+    base = build_ctr_model(name, encoder, {"hidden_units": [8]} if name in ("dnn", "din", "hstu") else None)
+    model = OptFsCtrModel(base.encoder, base.tower, gate)
+    # candidates are items 1-3; items 4 and 5 are only in the histories
+    features = raw_features([[4, 5], [5], [4, 5, 1]], categories=[[0, 1], [1], [0, 1, 1]])
+    labels = tf.constant([1.0, 0.0, 1.0])
+    with tf.GradientTape() as tape:  # the task loss alone (the penalty, a layer loss, would reach every gate)
+        loss = model.compute_loss((features, labels), training=True)
+    gradient = tf.convert_to_tensor(tape.gradient(loss, gate.logits)).numpy()
+    ids = plain.preprocessing({key: features[key] for key in encoder.categorical_names + encoder.sequence_names})
+    gates = {key: set(value.numpy().ravel()) - {0} for key, value in gate_indices(layout, ids).items()}  # 0: padding
+    candidates = gates["item_id"] | gates["device"]
+    history_only = gates["history_item_ids"] - candidates
+    assert len(history_only) == 2  # items 4 and 5
+    assert all(gradient[index] != 0 for index in candidates | history_only), (name, gradient)
+    unused = set(range(gate.size)) - set().union(*gates.values())
+    assert unused and all(gradient[index] == 0 for index in unused)
