@@ -103,7 +103,8 @@ def run_seed(work: Path, seed: int, args) -> dict[str, dict]:
             "model": name, "epochs": args.epochs, "batch_size": args.batch_size,
             "learning_rate": args.learning_rate, "embedding_l2": args.embedding_l2, "seed": seed,
         })
-        out = root / "models" / name.replace("+", "_plus")
+        # named by what changes between invocations sharing a --work (the data and vocab are reused)
+        out = root / "models" / f"{name.replace('+', '_plus')}-epochs{args.epochs}-l2{args.embedding_l2:g}"
         started = time.perf_counter()
         outcome = train_ctr_model(inputs, str(vocab), out, params)
         results[name] = {
