@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from features.dataset import open_dataset
 from features.schema import resolve_schema
-from models.input import InputOptions, Split, make_tf_dataset, raw_feature_specs
+from models.input import InputOptions, Split, TrainingStream, make_tf_dataset, raw_feature_specs
 from tests.conftest import small_table
 
 
@@ -68,6 +68,17 @@ def test_epochs_are_shuffled_reproducibly(data):
     assert first != second and sorted(first) == sorted(second)
     resumed = make_tf_dataset(dataset, schema, Split(0.1), "train", options, first_epoch=1)
     assert collect(resumed)[0]["price"] == second
+
+
+def test_the_training_stream_gives_each_epoch_its_own_shuffle_in_any_order(data):
+    dataset, schema = data
+    options = InputOptions(batch_size=100, shuffle_rows=400, read_batch_rows=100, seed=7)
+    stream = TrainingStream(dataset, schema, Split(0.1), options)
+    assert stream(0) is stream(2)  # one pipeline, built once
+    for epoch in (2, 0, 1, 2):  # a resumed run starts past 0; a pass reads the epoch last asked for
+        expected = collect(make_tf_dataset(dataset, schema, Split(0.1), "train", options, first_epoch=epoch))
+        assert collect(stream(epoch)) == expected, epoch
+    assert collect(stream(0))[0]["price"] != collect(stream(1))[0]["price"]
 
 
 def test_time_split(data):
