@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
@@ -60,8 +61,10 @@ def small_parquet(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def cli():
-    return run_cli
+def cli(tmp_path_factory):
+    """`run_cli` from a scratch directory: an MLflow SQLite store puts its artifacts under ./mlruns of the
+    working directory, which must not be the repository."""
+    return functools.partial(run_cli, cwd=tmp_path_factory.mktemp("cwd"))
 
 
 def free_port() -> int:

@@ -62,7 +62,7 @@ def test_run_tracks_every_stage_and_skips_current_ones(cli, data, tmp_path):
 def test_a_killed_run_completes_when_run_again(cli, data, tmp_path):
     config = write_config(tmp_path, data)
     env = {**os.environ, "PYTHONPATH": str(REPO), "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow.db"}
-    process = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "run", str(config)], cwd=REPO, env=env,
+    process = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "run", str(config)], cwd=tmp_path, env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     pending = tmp_path / "out" / "train" / ".featureplex-key.pending"
     deadline = time.monotonic() + 600

@@ -73,8 +73,8 @@ def test_train_writes_results_and_tracks_the_run(cli, prepared, mlflow_server, t
     np.testing.assert_allclose(pyfunc["probability"].to_numpy(), direct["probability"], rtol=1e-6)
 
 
-def run_background(args, env):
-    return subprocess.Popen([sys.executable, "-m", "pipelines.cli", *map(str, args)], cwd=REPO,
+def run_background(args, env, cwd):
+    return subprocess.Popen([sys.executable, "-m", "pipelines.cli", *map(str, args)], cwd=cwd,
                             env={**os.environ, "PYTHONPATH": str(REPO), **env},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -86,7 +86,7 @@ def test_killed_training_resumes_to_the_same_metrics(cli, prepared, tmp_path):
     assert straight.returncode == 0, straight.stderr
 
     killed = tmp_path / "killed"
-    process = run_background(train_args(prepared, killed, *args), env)
+    process = run_background(train_args(prepared, killed, *args), env, cwd=tmp_path)
     history = killed / "checkpoints" / "history.json"
     deadline = time.monotonic() + 300
     while not (history.exists() and len(json.loads(history.read_text())) >= 1):
