@@ -24,17 +24,22 @@ class CliResult:
     stderr: str
 
 
+def _cli_invocation(args, env: dict | None) -> tuple[list[str], dict]:
+    """The command line and environment of `featureplex ARGS` run from a source checkout."""
+    return [sys.executable, "-m", "pipelines.cli", *map(str, args)], {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
+
+
 def run_cli(*args: str, cwd: str | os.PathLike | None = None, env: dict | None = None, timeout: float = 600) -> CliResult:
     """Run `featureplex ARGS` in a fresh interpreter, as a user would."""
-    completed = subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", *map(str, args)],
-        cwd=cwd or REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    command, environment = _cli_invocation(args, env)
+    completed = subprocess.run(command, cwd=cwd or REPO, env=environment, capture_output=True, text=True, timeout=timeout)
     return CliResult(completed.returncode, completed.stdout, completed.stderr)
+
+
+def start_cli(*args: str, cwd: str | os.PathLike, env: dict | None = None) -> subprocess.Popen:
+    """Start `featureplex ARGS` in the background, output discarded: for the tests that kill it midway."""
+    command, environment = _cli_invocation(args, env)
+    return subprocess.Popen(command, cwd=cwd, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def small_table(rows: int = 500, seed: int = 0) -> pa.Table:

@@ -1,17 +1,14 @@
 """`featureplex run` end to end: stages, caching, MLflow parent and child runs, registration, and a kill."""
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
 from mlflow.tracking import MlflowClient
 
 from pipelines.synth import generate_synthetic
-from tests.conftest import REPO
+from tests.conftest import start_cli
 
 CONFIG = """dataset: {data}
 user: user_id
@@ -61,9 +58,8 @@ def test_run_tracks_every_stage_and_skips_current_ones(cli, data, tmp_path):
 
 def test_a_killed_run_completes_when_run_again(cli, data, tmp_path):
     config = write_config(tmp_path, data)
-    env = {**os.environ, "PYTHONPATH": str(REPO), "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow.db"}
-    process = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "run", str(config)], cwd=tmp_path, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow.db"}
+    process = start_cli("run", config, cwd=tmp_path, env=env)
     pending = tmp_path / "out" / "train" / ".featureplex-key.pending"
     deadline = time.monotonic() + 600
     while not pending.exists():
@@ -74,7 +70,7 @@ def test_a_killed_run_completes_when_run_again(cli, data, tmp_path):
     process.wait()
     assert not (tmp_path / "out" / "train" / "saved_model").exists()
 
-    again = cli("run", config, env={"MLFLOW_TRACKING_URI": env["MLFLOW_TRACKING_URI"]})
+    again = cli("run", config, env=env)
     assert again.returncode == 0, again.stderr
     assert "rank: current, skipped" in again.stderr and "train: done" in again.stderr
     leftovers = [p for p in (tmp_path / "out").rglob(".*") if ".tmp" in p.name or ".old-" in p.name]

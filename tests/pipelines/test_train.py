@@ -1,12 +1,8 @@
 """`featureplex train` as a user runs it: outputs, the MLflow run on a real server, kill and resume, bad inputs."""
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -16,7 +12,7 @@ from mlflow.tracking import MlflowClient
 
 from pipelines.synth import generate_synthetic
 from pipelines.vocab_pipeline import build_vocabulary
-from tests.conftest import REPO
+from tests.conftest import start_cli
 
 CONFIG = "user: user_id\nfeatures:\n  leak_label: {role: ignore}\n  noise_row_id: {role: ignore}\nvocab: {dimension: 8}\n"
 
@@ -73,12 +69,6 @@ def test_train_writes_results_and_tracks_the_run(cli, prepared, mlflow_server, t
     np.testing.assert_allclose(pyfunc["probability"].to_numpy(), direct["probability"], rtol=1e-6)
 
 
-def run_background(args, env, cwd):
-    return subprocess.Popen([sys.executable, "-m", "pipelines.cli", *map(str, args)], cwd=cwd,
-                            env={**os.environ, "PYTHONPATH": str(REPO), **env},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
 def test_killed_training_resumes_to_the_same_metrics(cli, prepared, tmp_path):
     env = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow.db"}
     args = ("--model", "dcn", "--epochs", "3", "--seed", "5")
@@ -86,7 +76,7 @@ def test_killed_training_resumes_to_the_same_metrics(cli, prepared, tmp_path):
     assert straight.returncode == 0, straight.stderr
 
     killed = tmp_path / "killed"
-    process = run_background(train_args(prepared, killed, *args), env, cwd=tmp_path)
+    process = start_cli(*train_args(prepared, killed, *args), cwd=tmp_path, env=env)
     history = killed / "checkpoints" / "history.json"
     deadline = time.monotonic() + 300
     while not (history.exists() and len(json.loads(history.read_text())) >= 1):
