@@ -55,9 +55,9 @@ class FieldEncoder(tf.keras.layers.Layer):
         embeddings, masks = self.encode(features)
         fields = [embeddings[name] for name in self.categorical_names]
         for name in self.sequence_names:
-            weights = tf.cast(masks[name], embeddings[name].dtype)[..., None]
-            count = tf.maximum(tf.reduce_sum(weights, axis=1), 1.0)
-            fields.append(tf.reduce_sum(embeddings[name] * weights, axis=1) / count)
+            # the embeddings are zero at padding already: the mask only counts the elements
+            count = tf.maximum(tf.reduce_sum(tf.cast(masks[name], embeddings[name].dtype), axis=1, keepdims=True), 1.0)
+            fields.append(tf.reduce_sum(embeddings[name], axis=1) / count)
         stacked = tf.stack(fields, axis=1) if fields else None
         if self.numeric is None:
             return stacked

@@ -58,3 +58,25 @@ def test_saved_model_reloads_with_identical_outputs(tmp_path):
     np.testing.assert_array_equal(tf.keras.models.load_model(tmp_path / "keras")(rows).numpy(), expected)
     tf.saved_model.save(model, str(tmp_path / "plain"))
     np.testing.assert_array_equal(tf.saved_model.load(str(tmp_path / "plain"))(rows).numpy(), expected)
+
+
+def test_training_gradient_is_the_dense_sum_of_the_lookups():
+    """Training sums the table's gradient in one XLA scatter; it must equal TensorFlow's own gradient of the gathers."""
+    embedding = MultiplexedEmbedding(rows=10, dimension=5, sequences=["history"])
+    ids = {"item": tf.constant([[3, 3, 3], [1, 2, 4], [1, 2, 4]], tf.int64),
+           "history": tf.constant([[[7], [0]], [[7], [3]], [[0], [0]]], tf.int64),
+           "unused": tf.constant([[5], [6], [5]], tf.int64)}
+    embedding(ids)
+    weights = {"item": tf.constant(np.arange(15).reshape(3, 5), tf.float32),
+               "history": tf.constant(np.arange(30).reshape(3, 2, 5) - 7.0, tf.float32)}
+
+    def table_gradient(training: bool) -> np.ndarray:
+        with tf.GradientTape() as tape:
+            embeddings, _ = embedding(ids, training=training)
+            loss = sum(tf.reduce_sum(embeddings[name] * weight) for name, weight in weights.items())
+        return tf.convert_to_tensor(tape.gradient(loss, embedding.embeddings)).numpy()
+
+    dense = table_gradient(training=True)
+    np.testing.assert_array_equal(dense, table_gradient(training=False))
+    assert dense[0].tolist() == [0.0] * 5 and dense[5].tolist() == [0.0] * 5  # padding and the unused feature's rows
+    assert dense[1].tolist() == [15.0, 17.0, 0.0, 0.0, 0.0]  # chunk 0 (columns 0, 1) of row 1, in rows 2 and 3 of item
