@@ -24,15 +24,15 @@ class MultiplexedEmbedding(tf.keras.layers.Layer):
 
         e(v) = sum_j  m_j * T[id_j(v)]        m_j = indicator of chunk j's columns
 
-    so e(v) is the concatenation of the chunks' slices, `dimension` wide whatever c is. It is computed
-    as one gather of slices, not a multiply and sum: T viewed as [rows * parts, dimension / parts],
-    every chunk a whole number of parts. In training the table's gradient is summed densely in one
-    XLA-compiled scatter (`gather_parts_densely`). A head value
+    so e(v) is the concatenation of the chunks' slices, `dimension` wide whatever c is. A head value
     has the same row in every chunk and gets that whole row; a hashed value gets c independently
-    hashed slices, so two values collide completely only if they collide in every chunk. In `separate`
-    mode the features' disjoint row regions are their separate tables. A sequence's embeddings are
-    zero at padding (row 0), and its mask is returned beside them; so are the values of a feature
-    whose tail OptFS pruned (`pruned_tails`: they all land on row 0).
+    hashed slices, so two values collide completely only if they collide in every chunk. It is
+    computed as one gather of slices, not a multiply and sum: T viewed as [rows * parts, dimension /
+    parts], every chunk a whole number of parts; in training the table's gradient is summed densely
+    by one XLA-compiled scatter (`gather_parts_densely`). In `separate` mode the features' disjoint
+    row regions are their separate tables. A sequence's embeddings are zero at padding (row 0), and
+    its mask is returned beside them; so are the values of a feature whose tail OptFS pruned
+    (`pruned_tails`: they all land on row 0).
 
     Input: `{feature: int [batch, c], sequence: int [batch, length, c]}`. Output: a pair
     `(embeddings, masks)`: `{feature: [batch, dimension], sequence: [batch, length, dimension]}` and
