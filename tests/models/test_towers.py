@@ -39,6 +39,23 @@ def test_attention_layer_output_width():
     assert Mlp([4]).get_config()["hidden_units"] == [4]
 
 
+def test_attention_layer_computes_the_papers_formula():
+    """out = ReLU(concat_h softmax(Q_h K_h^T) V_h + E W_res), computed here head by head in numpy."""
+    layer = FieldSelfAttention(attention_dim=3, heads=2)
+    fields = tf.random.stateless_normal([4, 5, 6], seed=[3, 4])
+    output = layer(fields).numpy()
+    e = fields.numpy()
+    project = {name: e @ dense.kernel.numpy() for name, dense in
+               [("q", layer._query), ("k", layer._key), ("v", layer._value), ("res", layer._residual)]}
+    heads = []
+    for h in range(2):
+        q, k, v = (project[name][..., 3 * h:3 * h + 3] for name in ("q", "k", "v"))
+        scores = q @ k.transpose(0, 2, 1)
+        weights = np.exp(scores - scores.max(-1, keepdims=True))
+        heads.append(weights / weights.sum(-1, keepdims=True) @ v)
+    np.testing.assert_allclose(output, np.maximum(np.concatenate(heads, -1) + project["res"], 0), rtol=1e-5, atol=1e-6)
+
+
 def xor_auc(make):
     """Train on label = a XOR b, with a and b given as embedded fields; return the training AUC."""
     tf.keras.utils.set_random_seed(0)
