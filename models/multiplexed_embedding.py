@@ -150,8 +150,8 @@ def gather_parts_densely(table: tf.Tensor, part_ids: Sequence[tf.Tensor], width:
         def gradient(*upstream):
             upstream = [tf.zeros_like(out) if dy is None else dy for dy, out in zip(upstream, looked_up)]
             values = tf.concat([tf.reshape(dy, [-1, width]) for dy in upstream], 0)
-            ids = tf.concat([tf.reshape(ids, [-1]) for ids in part_ids], 0)
-            return tf.reshape(summed_into(rows)(values, ids), tf.shape(table))
+            flat_ids = tf.concat([tf.reshape(feature_part_ids, [-1]) for feature_part_ids in part_ids], 0)
+            return tf.reshape(summed_into(rows)(values, flat_ids), tf.shape(table))
 
         looked_up = gather_parts(table, part_ids, width)
         return looked_up, gradient

@@ -53,10 +53,12 @@ class FusedAdam(tf.keras.optimizers.Adam):
         m <- b1 m + (1 - b1) g,   v <- b2 v + (1 - b2) g^2,
         w <- w - lr sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps)
 
-    A sparse gradient (the embedding table's) is summed into a dense one first, as dense Adam
-    defines it (rows not looked up still decay their moments and move). Keras' own sparse path
-    computes the same with about ten passes over the table per step; the fused kernel makes one,
-    which halves the time of a training step on CPU when the table dominates the parameters.
+    A sparse gradient (a gathered table's, such as HSTU's position biases) is summed into a dense one
+    first, as dense Adam defines it (rows not looked up still decay their moments and move). Keras'
+    own sparse path computes the same with about ten passes over the table per step; the fused
+    kernel makes one, which halves the time of a training step on CPU when the table dominates the
+    parameters. The multiplexed embedding's table gradient arrives dense already, summed by its own
+    XLA scatter in training (`models.multiplexed_embedding.gather_parts_densely`).
     """
 
     def _deduplicate_sparse_grad(self, grads):
