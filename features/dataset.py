@@ -13,9 +13,10 @@ import glob
 import hashlib
 import os
 import zlib
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Iterator, Sequence, TypeVar
+from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 import pyarrow as pa
 import pyarrow.fs as pafs
@@ -27,6 +28,8 @@ T = TypeVar("T")
 _DONE = object()
 
 DEFAULT_BATCH_ROWS = 65_536
+# Data pages above this many bytes per value store most values plain (`mostly_plain`).
+_PLAIN_BYTES_PER_VALUE = 3
 
 
 @dataclass(frozen=True)
@@ -172,6 +175,25 @@ def text_columns(dataset: ParquetDataset, names: Sequence[str]) -> list[str]:
     return [name for name in names if name in dataset.schema.names and is_text(dataset.schema.field(name).type)]
 
 
+def mostly_plain(dataset: ParquetDataset, column: str) -> bool:
+    """Whether most of the column's first chunk is stored as plain values, not dictionary indices.
+
+    Writers fall back from dictionary to plain pages once the dictionary outgrows about 1 MB: an
+    ID-like text column. Its data pages then hold several bytes per value, where dictionary indices
+    take at most about 2 (bit-packed, below ~65,000 distinct values). Reading such a column as an
+    Arrow dictionary hashes every value into a new one, more work than it saves.
+    """
+    metadata = read_metadata(dataset.files[0])
+    if not metadata.num_row_groups:
+        return False
+    row_group = metadata.row_group(0)
+    for chunk in (row_group.column(index) for index in range(row_group.num_columns)):
+        if chunk.path_in_schema == column and chunk.num_values:
+            dictionary_page = chunk.data_page_offset - chunk.dictionary_page_offset if chunk.has_dictionary_page else 0
+            return chunk.total_compressed_size - dictionary_page > _PLAIN_BYTES_PER_VALUE * chunk.num_values
+    return False
+
+
 def read_row_group(
     ref: RowGroupRef, columns: Sequence[str] | None = None, batch_rows: int = DEFAULT_BATCH_ROWS,
     dictionary_columns: Sequence[str] = (),
@@ -200,6 +222,34 @@ def read_ahead(items: Iterator[T]) -> Iterator[T]:
         while (item := pending.result()) is not _DONE:
             pending = reader.submit(next, items, _DONE)
             yield item
+
+
+def read_row_groups(
+    refs: Sequence[RowGroupRef], columns: Sequence[str] | None = None, batch_rows: int = DEFAULT_BATCH_ROWS,
+    dictionary_columns: Sequence[str] = (), parallel: int = 2,
+    prepare: Callable[[BatchOrigin, pa.RecordBatch], Any] | None = None,
+) -> Iterator[tuple[BatchOrigin, Any]]:
+    """The batches of several row groups in order, each with its origin; the next `parallel` row groups
+    are read on threads while the caller works on the current one.
+
+    One row group's columns decode in parallel, but its longest column (a list column, most often)
+    is one thread's work: reading two row groups at once keeps both cores busy. `prepare(origin,
+    batch)`, when given, runs on the reading thread too, and its result comes in the batch's place:
+    per-batch work that needs no shared state (counting) then runs on every core. Memory is bounded
+    by `parallel + 1` row groups.
+    """
+    def read(ref: RowGroupRef) -> list[tuple[BatchOrigin, Any]]:
+        batches = read_row_group(ref, columns, batch_rows, dictionary_columns)
+        return [(origin, batch if prepare is None else prepare(origin, batch)) for origin, batch in batches]
+
+    with ThreadPoolExecutor(max_workers=parallel) as readers:
+        pending = deque(readers.submit(read, ref) for ref in refs[:parallel])
+        for ref in refs[parallel:]:
+            batches = pending.popleft().result()
+            pending.append(readers.submit(read, ref))
+            yield from batches
+        while pending:
+            yield from pending.popleft().result()
 
 
 def iter_origin_batches(

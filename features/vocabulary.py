@@ -115,28 +115,29 @@ def _bincounts(indices: pa.Array, minlength: int = 0) -> tuple[np.ndarray, np.nd
     return present, bins[present]
 
 
-def _value_counts(values: pa.Array) -> pa.Table:
-    """(token, count) of one array's distinct values, tokens in their native type (null included); no loop over rows.
+def _value_counts(values: pa.Array, distinct: bool = False) -> pa.Table:
+    """(token, count) of one array's values, tokens in their native type (null included); no loop over rows.
 
     Dictionary arrays (text read as Parquet dictionaries) and small non-negative integers (categorical
     ids) are counted by `np.bincount`, several times faster than hashing; everything else by Arrow's
-    hash kernel.
+    hash kernel, or, when `distinct` (the feature's values did not repeat so far), not at all: one row
+    per value, summed by the next compaction.
     """
     if pa.types.is_dictionary(values.type):
         present, counts = _bincounts(values.indices, len(values.dictionary))
-        tokens = _native_values(values.dictionary.take(pa.array(present)))
-        table = _counts_table(tokens, counts, values.null_count)
-        if pc.count_distinct(tokens).as_py() < len(tokens):  # Arrow allows a value twice in a dictionary
-            table = table.group_by(TOKEN).aggregate([(COUNT, "sum")]).rename_columns([TOKEN, COUNT])
-        return table
+        # Arrow allows a value twice in a dictionary: the token then comes twice, and compaction sums it
+        # (checking every batch's dictionary for repeats cost as much as counting it).
+        return _counts_table(_native_values(values.dictionary.take(pa.array(present))), counts, values.null_count)
     values = _native_values(values)
     if pa.types.is_integer(values.type) and len(values) > values.null_count:
         low, high = pc.min_max(values).values()
         if low.as_py() >= 0 and high.as_py() < max(_BINCOUNT_SPAN, 2 * len(values)):
             present, counts = _bincounts(values)
             return _counts_table(pa.array(present, pa.int64()), counts, values.null_count)
-    distinct = pc.value_counts(values)
-    return _counts_table(distinct.field("values"), distinct.field("counts"))
+    if distinct:  # values (nearly) all distinct so far: the next compaction sums them, one hash instead of two
+        return _counts_table(values, np.ones(len(values), np.int64))
+    counted = pc.value_counts(values)
+    return _counts_table(counted.field("values"), counted.field("counts"))
 
 
 def _without_padding(counts: pa.Table) -> pa.Table:
@@ -202,7 +203,21 @@ def _ranked(values: pl.DataFrame) -> pl.DataFrame:
     once = pl.col(COUNT) == 1
     rest = values.lazy().filter(~once).sort([COUNT, TOKEN], descending=[True, False])
     singles = values.lazy().filter(once).select(pl.col(TOKEN).sort(), COUNT)
-    return pl.concat([rest, singles]).collect()
+    return pl.concat([rest, singles], rechunk=False).collect()  # two chunks: no copy of millions of tokens
+
+
+def _compressed(frame: pl.DataFrame) -> pa.Buffer:
+    """A frame as Arrow IPC, zstd level 1, chunks compressed on Arrow's threads (twice as fast as polars' IPC writer)."""
+    table = frame.to_arrow()
+    sink = pa.BufferOutputStream()
+    options = pa.ipc.IpcWriteOptions(compression=pa.Codec("zstd", 1), use_threads=True)
+    with pa.ipc.new_stream(sink, table.schema, options=options) as writer:
+        writer.write_table(table, max_chunksize=1 << 20)
+    return sink.getvalue()
+
+
+def _decompressed(data: pa.Buffer) -> pl.DataFrame:
+    return pl.from_arrow(pa.ipc.open_stream(data).read_all())
 
 
 class ValueCounts:
@@ -239,32 +254,39 @@ class ValueCounts:
 
     def add(self, batch: pa.RecordBatch) -> ValueCounts:
         """Count one record batch: every categorical and sequence column, one vectorised count each."""
+        return self.add_prepared(None, self.prepare(None, batch))
+
+    def prepare(self, origin: object, batch: pa.RecordBatch) -> list[tuple[str, pa.Table]]:
+        """The batch's counts, (feature, counts) per column, not yet added: reads no state but the features'
+        distinct flags, so reading threads can count their batches while this accumulator adds others."""
         self.check_schema(batch.schema)
-        for column in self.categorical:
-            self._pending[column].append(_value_counts(batch.column(column)))
+        parts = [(column, _value_counts(batch.column(column), self._distinct[column])) for column in self.categorical]
         for column, feature in self.sequences.items():
-            self._pending[feature].append(_without_padding(_value_counts(pc.list_flatten(batch.column(column)))))
-        for feature, parts in self._pending.items():
+            elements = pc.list_flatten(batch.column(column))
+            parts.append((feature, _without_padding(_value_counts(elements, self._distinct[feature]))))
+        return parts
+
+    def add_prepared(self, origin: object, parts: list[tuple[str, pa.Table]]) -> ValueCounts:
+        """Add a batch's counts from `prepare`; compact the features whose pending counts outgrew their merged ones."""
+        for feature, counts in parts:
+            self._pending[feature].append(counts)
+        for feature, pending in self._pending.items():
             self._split.pop(feature, None)
             merged = self._merged[feature]
             limit = max(_COMPACT_MIN_ROWS, 0 if merged is None else merged.height)
-            if sum(len(part) for part in parts) > limit * (_DISTINCT_PATIENCE if self._distinct[feature] else 1):
+            if sum(len(part) for part in pending) > limit * (_DISTINCT_PATIENCE if self._distinct[feature] else 1):
                 self._compact(feature)
         return self
 
     def _compact(self, feature: str) -> pl.DataFrame:
-        """Sum the pending counts (Arrow tables) into the merged ones (a polars frame); a part alone is distinct."""
+        """Sum the pending counts (Arrow tables, a token possibly twice) into the merged ones (a polars frame, distinct)."""
+        if not self._pending[feature]:
+            return _EMPTY if self._merged[feature] is None else self._merged[feature]
         parts = [part for part in (self._merged[feature], *self._pending[feature]) if part is not None]
-        if not parts:
-            return _EMPTY
-        frames = _as_frames(parts)
-        if len(parts) > 1:
-            rows = sum(len(part) for part in parts)
-            # lazy: polars' query engine groups large frames about twice as fast as the eager calls
-            merged = pl.concat(_widened(frames)).lazy().group_by(TOKEN).agg(pl.col(COUNT).sum()).collect()
-            self._distinct[feature] = merged.height >= _DISTINCT_SHARE * rows
-        else:
-            merged = frames[0]
+        rows = sum(len(part) for part in parts)
+        # lazy: polars' query engine groups large frames about twice as fast as the eager calls
+        merged = pl.concat(_widened(_as_frames(parts))).lazy().group_by(TOKEN).agg(pl.col(COUNT).sum()).collect()
+        self._distinct[feature] = merged.height >= _DISTINCT_SHARE * rows
         self._merged[feature], self._pending[feature] = merged, []
         return merged
 
@@ -278,11 +300,32 @@ class ValueCounts:
         merged = cls(first.categorical, first.sequences)
         for other in accumulators:
             for feature in merged.features:
-                parts = [other._merged[feature], *other._pending[feature]]
-                merged._pending[feature].extend(part for part in parts if part is not None and len(part))
+                summed = other._merged[feature]
+                if summed is not None and len(summed):
+                    if merged._merged[feature] is None:  # already distinct: a lone one needs no grouping
+                        merged._merged[feature] = summed
+                    else:
+                        merged._pending[feature].append(summed)
+                merged._pending[feature].extend(part for part in other._pending[feature] if len(part))
         for feature in merged.features:
             merged._compact(feature)
         return merged
+
+    # The accumulator protocol of pipelines.beam_combine: add_batch / merge / compact / result, and
+    # prepare / add_prepared, the counting done on the reading threads.
+    def add_batch(self, origin: object, batch: pa.RecordBatch) -> ValueCounts:
+        return self.add(batch)
+
+    def merge(self, others: list[ValueCounts]) -> ValueCounts:
+        return ValueCounts.merge_all([self, *others])
+
+    def compact(self) -> ValueCounts:
+        for feature in self.features:
+            self._compact(feature)
+        return self
+
+    def result(self) -> ValueCounts:
+        return self
 
     def estimated_bytes(self) -> int:
         """Approximate size of the counts held, without encoding them (Beam's coders ask for it)."""
@@ -291,9 +334,14 @@ class ValueCounts:
                                  for parts in self._pending.values() for part in parts)
 
     def __getstate__(self) -> dict:
-        for feature in self.features:  # ship merged counts, not per-batch pieces
-            self._compact(feature)
-        return {**self.__dict__, "_split": {}}
+        self.compact()  # ship merged counts, not per-batch pieces
+        # as zstd-compressed Arrow IPC: a third of polars' own pickle, and Beam copies what it ships several times
+        shipped = {feature: None if frame is None else _compressed(frame) for feature, frame in self._merged.items()}
+        return {**self.__dict__, "_merged": shipped, "_split": {}}
+
+    def __setstate__(self, state: dict) -> None:
+        merged = {feature: None if data is None else _decompressed(data) for feature, data in state["_merged"].items()}
+        self.__dict__.update(state, _merged=merged)
 
     def _tokens(self, feature: str) -> tuple[pl.DataFrame, int, int]:
         """(ranked text tokens, missing, unrepresentable) of a feature, computed once per change."""
@@ -318,8 +366,10 @@ class ValueCounts:
         """All occurrences: values, missing and unrepresentable."""
         return int(self._compact(feature)[COUNT].sum())
 
-    def to_arrow(self) -> pa.Table:
-        """Every feature's ranked counts as one table (feature, token, count), features in name order."""
+    def frame(self) -> pl.DataFrame:
+        """Every feature's ranked counts as one frame (feature, token, count), features in name order."""
         frames = [self.ranked(feature).select(pl.lit(feature).alias("feature"), TOKEN, COUNT) for feature in self.features]
-        table = pl.concat(frames) if frames else _EMPTY.select(pl.lit("").alias("feature"), TOKEN, COUNT).clear()
-        return table.to_arrow()
+        return pl.concat(frames) if frames else _EMPTY.select(pl.lit("").alias("feature"), TOKEN, COUNT).clear()
+
+    def to_arrow(self) -> pa.Table:
+        return self.frame().to_arrow()

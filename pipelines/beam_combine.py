@@ -1,8 +1,9 @@
 """Passes over a dataset in one Beam pipeline: record batches -> `features` accumulators -> results in the driver.
 
-The accumulators (features.contingency, features.interactions, features.anomalies) share one protocol,
-add_batch(origin, batch) / merge(others) / compact() / result(), and are picklable, so one CombineFn wraps a
-tuple of them. A pass (`PassSpec`) says which columns it reads and which accumulators it fills. A
+The accumulators (features.contingency, features.interactions, features.anomalies, features.vocabulary)
+share one protocol, add_batch(origin, batch) / merge(others) / compact() / result(), and are picklable,
+so one CombineFn wraps a tuple of them. An accumulator may split add_batch in two: prepare(origin,
+batch), work on the batch alone that the reading threads run, and add_prepared(origin, prepared). A pass (`PassSpec`) says which columns it reads and which accumulators it fills. A
 second pass may depend on the first one's results: `then(first_results)` runs on a worker once the
 first pass is merged and returns the second pass's `Planned` (what the driver keeps, and the
 `PassSpec` the workers need), which reaches the second CombineFn as a side input. Both passes are
@@ -29,20 +30,78 @@ import pickle
 import shutil
 import tempfile
 import uuid
+from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 import apache_beam as beam
+import pyarrow as pa
+from apache_beam.coders import coder_impl, coders
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import GoogleCloudOptions
 
-from features.dataset import ParquetDataset, RowGroupRef, read_ahead, read_row_group
+from features.dataset import BatchOrigin, ParquetDataset, RowGroupRef, read_row_groups
 from pipelines.beam_io import pipeline_options
 from pipelines.pass_spec import Planned, PassSpec
 
 
+class SizedPickleCoder(coders.FastCoder):
+    """Pickles values, always length-prefixed; estimates their size with `estimate`, without encoding.
+
+    Beam's operation counters estimate the size of sampled elements, every one of the first ten, by
+    encoding them: with the default pickling coder, a full pickle of an accumulator (millions of
+    tokens for an ID-like column) at each step it passes through. The encoding is length-prefixed
+    even where Beam asks for an unnested one: several accumulators share one stream in the grouping
+    of a multi-worker run.
+    """
+
+    def __init__(self, estimate: Callable[[Any], int]):
+        super().__init__()
+        self._estimate = estimate
+
+    def _create_impl(self) -> coder_impl.CoderImpl:
+        return _SizedPickleCoderImpl(self._estimate)
+
+    def is_deterministic(self) -> bool:
+        return False
+
+
+class _SizedPickleCoderImpl(coder_impl.StreamCoderImpl):
+    def __init__(self, estimate: Callable[[Any], int]):
+        self._estimate = estimate
+
+    def encode_to_stream(self, value: Any, stream, nested: bool) -> None:
+        stream.write(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL), True)
+
+    def decode_from_stream(self, stream, nested: bool) -> Any:
+        return pickle.loads(stream.read_all(True))
+
+    def estimate_size(self, value: Any, nested: bool = False) -> int:
+        return self._estimate(value)
+
+
+@dataclass
+class Deferred:
+    """A pass's accumulators and the row groups added to them but not read yet."""
+
+    accumulators: tuple
+    refs: list[RowGroupRef] = field(default_factory=list)
+
+    def estimated_bytes(self) -> int:
+        return 64 * (1 + len(self.refs)) + sum(
+            accumulator.estimated_bytes() if hasattr(accumulator, "estimated_bytes") else len(pickle.dumps(accumulator))
+            for accumulator in self.accumulators
+        )
+
+
 class AccumulatorCombineFn(beam.CombineFn):
-    """A CombineFn over RowGroupRef elements: reads the row group's batches and feeds each to every
-    accumulator of the pass (one read for all of them). The pass is fixed, or (spec=None) the side input."""
+    """A CombineFn over RowGroupRef elements (None: no row group) that feeds every batch of a row group to
+    every accumulator of the pass (one read for all of them). The pass is fixed, or (spec=None) the side input.
+
+    `add_input` only notes the row group. The noted row groups are read when Beam next needs the
+    accumulators (compacted before they are shipped, merged or extracted), as one stream with the next
+    row groups read on threads (features.dataset.read_row_groups): a worker's reads then overlap its
+    counting across row-group boundaries, and two row groups decode at once.
+    """
 
     def __init__(self, spec: PassSpec | None, batch_rows: int):
         super().__init__()
@@ -52,25 +111,45 @@ class AccumulatorCombineFn(beam.CombineFn):
     def _pass(self, side: tuple) -> PassSpec:
         return self._spec if self._spec is not None else side[0]
 
-    def create_accumulator(self, *side):
-        return self._pass(side).accumulators()
-
-    def add_input(self, accumulators, ref: RowGroupRef, *side):
+    def _read(self, deferred: Deferred, side: tuple) -> tuple:
+        """The accumulators with the noted row groups added (once: the notes are cleared)."""
         spec = self._pass(side)
-        for origin, batch in read_ahead(read_row_group(ref, spec.columns, self._batch_rows, spec.dictionary_columns)):
-            accumulators = tuple(accumulator.add_batch(origin, batch) for accumulator in accumulators)
+        accumulators = deferred.accumulators
+
+        def prepare(origin: BatchOrigin, batch: pa.RecordBatch) -> tuple:  # on the reading threads
+            return tuple(accumulator.prepare(origin, batch) if hasattr(accumulator, "prepare") else batch
+                         for accumulator in accumulators)
+
+        for origin, parts in read_row_groups(deferred.refs, spec.columns, self._batch_rows, spec.dictionary_columns,
+                                             prepare=prepare):
+            accumulators = tuple(
+                accumulator.add_prepared(origin, part) if hasattr(accumulator, "prepare") else accumulator.add_batch(origin, part)
+                for accumulator, part in zip(accumulators, parts)
+            )
+        deferred.accumulators, deferred.refs = accumulators, []
         return accumulators
 
-    def merge_accumulators(self, accumulators, *side):
-        first, *rest = accumulators
-        return tuple(part.merge([other[index] for other in rest]) for index, part in enumerate(first))
+    def create_accumulator(self, *side) -> Deferred:
+        return Deferred(self._pass(side).accumulators())
 
-    def compact(self, accumulators, *side):
+    def add_input(self, deferred: Deferred, ref: RowGroupRef | None, *side) -> Deferred:
+        if ref is not None:
+            deferred.refs.append(ref)
+        return deferred
+
+    def merge_accumulators(self, deferreds, *side) -> Deferred:
+        first, *rest = [self._read(deferred, side) for deferred in deferreds]
+        return Deferred(tuple(part.merge([other[index] for other in rest]) for index, part in enumerate(first)))
+
+    def compact(self, deferred: Deferred, *side) -> Deferred:
         # before an accumulator is encoded for the merge step: ship one table per key, not one per batch
-        return tuple(accumulator.compact() for accumulator in accumulators)
+        return Deferred(tuple(accumulator.compact() for accumulator in self._read(deferred, side)))
 
-    def extract_output(self, accumulators, *side):
-        return tuple(accumulator.result() for accumulator in accumulators)
+    def extract_output(self, deferred: Deferred, *side) -> tuple:
+        return tuple(accumulator.result() for accumulator in self._read(deferred, side))
+
+    def get_accumulator_coder(self) -> SizedPickleCoder:
+        return SizedPickleCoder(Deferred.estimated_bytes)
 
 
 def _save(result: Any, path: str) -> None:
@@ -93,8 +172,8 @@ class CombinePasses(beam.PTransform):
     def expand(self, pbegin):
         row_groups = (
             pbegin
+            # Create spreads its elements over the workers itself (a Reshuffle when there are several)
             | "ListRowGroups" >> beam.Create(self._dataset.row_groups())
-            | "Spread" >> beam.Reshuffle()
         )
         first = row_groups | "FirstPass" >> beam.CombineGlobally(AccumulatorCombineFn(self._first, self._batch_rows))
         _ = first | "SaveFirst" >> beam.Map(_save, FileSystems.join(self._scratch, "first.pickle"))

@@ -9,54 +9,30 @@ the merged counts, so the artifact is byte-identical whatever the runner and num
 from __future__ import annotations
 
 import os
-import pickle
 import warnings
+from functools import partial
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import apache_beam as beam
-from apache_beam.coders import coder_impl, coders
 
 from features.artifacts import Stopwatch
 from features.config import FeatureConfig, FeatureplexConfig, VocabParams, load_config
-from features.dataset import (
-    DEFAULT_BATCH_ROWS, ParquetDataset, RowGroupRef, open_dataset, read_ahead, read_row_group, text_columns,
-)
+from features.dataset import DEFAULT_BATCH_ROWS, ParquetDataset, mostly_plain, open_dataset, text_columns
 from features.errors import InputError
 from features.layout import EmptyVocabularyWarning, Layout, LAYOUT_FILE, build_layout, write_vocab_artifact
 from features.schema import DatasetSchema, Kind, resolve_schema
 from features.vocabulary import ValueCounts
+from pipelines.beam_combine import AccumulatorCombineFn, SizedPickleCoder
 from pipelines.beam_io import pipeline_options
+from pipelines.pass_spec import PassSpec
 
 
-class _ValueCountsCoderImpl(coder_impl.StreamCoderImpl):
-    """Pickled, always length-prefixed (self-delimiting however Beam nests it); size estimated, not encoded."""
+class ValueCountsCoder(SizedPickleCoder):
+    """The coder of the merged counts: pickled, size estimated from the frames (never a full pickle)."""
 
-    def encode_to_stream(self, value: ValueCounts, stream, nested: bool) -> None:
-        stream.write(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL), True)
-
-    def decode_from_stream(self, stream, nested: bool) -> ValueCounts:
-        return pickle.loads(stream.read_all(True))
-
-    def estimate_size(self, value: ValueCounts, nested: bool = False) -> int:
-        return value.estimated_bytes()
-
-
-class ValueCountsCoder(coders.FastCoder):
-    """The coder of the vocab accumulator: pickles a `ValueCounts` (merged counts only).
-
-    Beam's operation counters estimate the size of sampled elements, every one of the first ten, by
-    encoding them; with the default pickling coder that was a full pickle of the accumulator (millions
-    of tokens for an ID-like column) at each step it passed through. This one estimates from the
-    frames' sizes. Its encoding is length-prefixed even where Beam asks for an unnested one: several
-    accumulators share one stream in the grouping of a multi-worker run.
-    """
-
-    def _create_impl(self) -> _ValueCountsCoderImpl:
-        return _ValueCountsCoderImpl()
-
-    def is_deterministic(self) -> bool:
-        return False
+    def __init__(self):
+        super().__init__(ValueCounts.estimated_bytes)
 
     def to_type_hint(self):
         return ValueCounts
@@ -65,45 +41,9 @@ class ValueCountsCoder(coders.FastCoder):
 beam.coders.registry.register_coder(ValueCounts, ValueCountsCoder)
 
 
-@beam.typehints.with_output_types(ValueCounts)
-class CountValues(beam.CombineFn):
-    """Row groups -> one `ValueCounts` (a CombineFn: workers read and count their row groups, merges sum them).
-
-    The elements are row-group references, not record batches: each worker reads its row groups
-    itself, so no batch is ever encoded by Beam (its counters would pickle sampled batches to
-    estimate their size). `None` is no row group (an input without any).
-    """
-
-    def __init__(self, categorical: Sequence[str], sequences: Mapping[str, str], batch_rows: int = DEFAULT_BATCH_ROWS,
-                 dictionary_columns: Sequence[str] = ()):
-        super().__init__()
-        self._categorical = list(categorical)
-        self._sequences = dict(sequences)
-        self._batch_rows = batch_rows
-        self._dictionary_columns = list(dictionary_columns)
-
-    def create_accumulator(self) -> ValueCounts:
-        return ValueCounts(self._categorical, self._sequences)
-
-    def add_input(self, counts: ValueCounts, ref: RowGroupRef | None) -> ValueCounts:
-        if ref is not None:
-            columns = [*counts.categorical, *counts.sequences]
-            for _origin, batch in read_ahead(read_row_group(ref, columns, self._batch_rows, self._dictionary_columns)):
-                counts.add(batch)
-        return counts
-
-    def merge_accumulators(self, accumulators) -> ValueCounts:
-        return ValueCounts.merge_all(accumulators)
-
-    def extract_output(self, counts: ValueCounts) -> ValueCounts:
-        return counts
-
-    def get_accumulator_coder(self) -> ValueCountsCoder:
-        return ValueCountsCoder()
-
-
-def _write_artifact(counts: ValueCounts, out: str, params: VocabParams, overrides: Mapping[str, FeatureConfig],
+def _write_artifact(results: tuple[ValueCounts], out: str, params: VocabParams, overrides: Mapping[str, FeatureConfig],
                     manifest: Mapping[str, Any]) -> str:
+    (counts,) = results
     stopwatch = Stopwatch()
     with stopwatch.time("layout_and_write"), warnings.catch_warnings():
         warnings.simplefilter("ignore", EmptyVocabularyWarning)  # the driver reports them from layout.json
@@ -130,21 +70,24 @@ class BuildVocabulary(beam.PTransform):
     def expand(self, pbegin):
         # without_defaults: the one combined value flows straight into the write instead of being
         # materialised as a side input (an extra encode and decode); `[None]` keeps an input without
-        # row groups producing its (empty) artifact.
-        counts = CountValues(self._counts.categorical, self._counts.sequences, self._batch_rows,
-                             dictionary_columns(self._counts, self._dataset))
+        # row groups producing its (empty) artifact. Create spreads the row groups over the workers itself.
+        counts = PassSpec((*self._counts.categorical, *self._counts.sequences),
+                          (partial(ValueCounts, self._counts.categorical, self._counts.sequences),),
+                          tuple(dictionary_columns(self._counts, self._dataset)))
+        # the output type gives every step the counts pass through ValueCountsCoder (no pickling to size them)
+        counted = AccumulatorCombineFn(counts, self._batch_rows).with_output_types(beam.typehints.Tuple[ValueCounts])
         return (
             pbegin
             | "ListRowGroups" >> beam.Create(self._dataset.row_groups() or [None])
-            | "Spread" >> beam.Reshuffle()
-            | "CountValues" >> beam.CombineGlobally(counts).without_defaults().with_output_types(ValueCounts)
+            | "CountValues" >> beam.CombineGlobally(counted).without_defaults()
             | "LayOutAndWrite" >> beam.Map(_write_artifact, self._out, self._params, self._overrides, self._manifest)
         )
 
 
 def dictionary_columns(counts: ValueCounts, dataset: ParquetDataset) -> list[str]:
-    """The categorical text columns, read as Parquet dictionaries: counting indices is cheaper than hashing strings."""
-    return text_columns(dataset, counts.categorical)
+    """The categorical text columns read as Parquet dictionaries (counting indices is cheaper than hashing
+    strings), less the ID-like ones (hashing them into a dictionary would be the same work as counting them)."""
+    return [column for column in text_columns(dataset, counts.categorical) if not mostly_plain(dataset, column)]
 
 
 def vocabulary_columns(schema: DatasetSchema) -> ValueCounts:

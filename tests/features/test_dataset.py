@@ -4,7 +4,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from features.dataset import BatchOrigin, iter_origin_batches, iter_record_batches, open_dataset
+from features.dataset import (
+    BatchOrigin, mostly_plain, iter_origin_batches, iter_record_batches, open_dataset, read_row_groups,
+)
 from features.errors import InputError
 from tests.conftest import small_table
 
@@ -91,3 +93,26 @@ def test_uris_read_through_pyarrow_filesystems(tmp_path):
     assert all(a.equals(b) for a, b in zip(local, remote)) and len(local) == len(remote)
     with pytest.raises(InputError, match="no such file or directory"):
         open_dataset(f"file://{tmp_path}/absent")
+
+
+@pytest.mark.parametrize("parallel", [1, 2, 5])
+def test_row_groups_read_ahead_in_parallel_come_in_order(tmp_path, parallel):
+    dataset = open_dataset(write_parts(tmp_path / "data", parts=2, rows=300))
+    refs = dataset.row_groups()
+    assert len(refs) > parallel  # the window slides, not only fills and drains
+    sequential = list(iter_origin_batches(dataset, ["label", "city"], 100))
+    ahead = list(read_row_groups(refs, ["label", "city"], 100, parallel=parallel))
+    assert [origin for origin, _ in ahead] == [origin for origin, _ in sequential]
+    assert all(a.equals(b) for (_, a), (_, b) in zip(ahead, sequential))
+
+
+def test_an_id_like_text_column_is_told_apart_by_its_plain_pages(tmp_path):
+    rows = 20_000
+    table = pa.table({"row_id": [f"row-{i:08d}" for i in range(rows)], "city": [["a", "b", "c"][i % 3] for i in range(rows)]})
+    path = tmp_path / "data.parquet"
+    # a small dictionary page limit makes the writer fall back to plain pages, as ~1 MB does for a real ID column
+    pq.write_table(table, path, dictionary_pagesize_limit=64 * 1024)
+    dataset = open_dataset(path)
+    assert mostly_plain(dataset, "row_id")
+    assert not mostly_plain(dataset, "city")
+    assert not mostly_plain(dataset, "absent")

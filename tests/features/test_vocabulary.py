@@ -140,3 +140,17 @@ def test_dictionary_columns_count_like_plain_ones_even_with_a_repeated_dictionar
     counts = ValueCounts(["s"]).add(pa.record_batch({"s": encoded}))
     assert counts.ranked("s").rows() == plain.ranked("s").rows() == [("a", 3), ("b", 1)]
     assert counts.missing("s") == plain.missing("s") == 2
+
+
+def test_an_id_like_column_counts_the_same_once_its_values_are_left_to_compaction(monkeypatch):
+    monkeypatch.setattr(vocabulary, "_COMPACT_MIN_ROWS", 4)  # the first compaction finds only distinct values
+    parts = [batch(s=([f"id{i}" for i in range(start, start + 5)], pa.string())) for start in range(0, 20, 5)]
+    parts += [batch(s=(["id1", "id1", None, "id19", "new"], pa.string()))]  # repeats after the feature looked distinct
+    counts = ValueCounts(["s"])
+    for part in parts:
+        counts.add(part)
+    assert counts._distinct["s"]  # later batches took the uncounted path
+    expected = {f"id{i}": 1 for i in range(20)} | {"id1": 3, "id19": 2, "new": 1}
+    assert dict(counts.ranked("s").iter_rows()) == expected
+    assert counts.ranked("s").rows()[:2] == [("id1", 3), ("id19", 2)]
+    assert counts.missing("s") == 1
