@@ -244,6 +244,16 @@ class FeatureCounts:
     time_range: tuple[int, int] | None
 
 
+@dataclass(frozen=True)
+class BatchCounts:
+    """One batch's pass-1 counts (FeatureCountsAccumulator.prepare): rows, label sums, timestamps, a table per feature."""
+
+    rows: int
+    weight_totals: dict[str, int]
+    ticks: np.ndarray
+    tables: list[tuple[str, KeyedCounts]]
+
+
 @dataclass
 class FeatureCountsAccumulator:
     """add_batch / merge / result over record batches; picklable, so a Beam CombineFn can carry it."""
@@ -256,20 +266,31 @@ class FeatureCountsAccumulator:
     time_max: int | None = None
 
     def add_batch(self, origin: BatchOrigin, batch: pa.RecordBatch) -> FeatureCountsAccumulator:
+        return self.add_prepared(origin, self.prepare(origin, batch))
+
+    def prepare(self, origin: BatchOrigin, batch: pa.RecordBatch) -> BatchCounts:
+        """The batch's counts, not yet added: no state read or written, so reading threads run it."""
         plan = self.plan
         weights = {}
         if plan.label is not None:
             weights = label_weights(label_array(batch.column(plan.label)), origin, plan.shuffles, plan.seed)
-        for name, values in weights.items():
-            self.weight_totals[name] = self.weight_totals.get(name, 0) + int(values.sum(dtype=np.int64))
-        if plan.timestamp is not None:
-            self._add_times(time_values(batch.column(plan.timestamp)))
+        ticks = time_values(batch.column(plan.timestamp)) if plan.timestamp is not None else np.empty(0, np.int64)
         packed = PackedWeights.of(weights, batch.num_rows)
+        tables = []
         for rule in plan.rules:
             cells, keys = rule.cells(batch.column(rule.name))
             frame = count_rows(keys, weights) if cells is None else count_column_cells(cells, packed, plan.weight_names)
-            self.pending.setdefault(rule.name, []).append(KeyedCounts(rule.initial_mode, frame))
-        self.rows += batch.num_rows
+            tables.append((rule.name, KeyedCounts(rule.initial_mode, frame)))
+        totals = {name: int(values.sum(dtype=np.int64)) for name, values in weights.items()}
+        return BatchCounts(batch.num_rows, totals, ticks, tables)
+
+    def add_prepared(self, origin: BatchOrigin, counts: BatchCounts) -> FeatureCountsAccumulator:
+        for name, total in counts.weight_totals.items():
+            self.weight_totals[name] = self.weight_totals.get(name, 0) + total
+        self._add_times(counts.ticks)
+        for name, table in counts.tables:
+            self.pending.setdefault(name, []).append(table)
+        self.rows += counts.rows
         if sum(part.frame.height for parts in self.pending.values() for part in parts) > COMPACT_ROWS:
             self.compact()
         return self

@@ -113,17 +113,27 @@ class PairCountsAccumulator:
     pending_rows: int = 0
 
     def add_batch(self, origin: BatchOrigin, batch: pa.RecordBatch) -> PairCountsAccumulator:
+        return self.add_prepared(origin, self.prepare(origin, batch))
+
+    def prepare(self, origin: BatchOrigin, batch: pa.RecordBatch) -> list[tuple[tuple[str, str], tuple[np.ndarray, np.ndarray]]]:
+        """The batch's joint table per pair, not yet added: no state read or written, so reading threads run it."""
         plan = self.plan
         if not plan.pairs:
-            return self
+            return []
         weights = label_weights(label_array(batch.column(plan.label)), origin, plan.shuffles, plan.seed)
         packed = PackedWeights.of(weights, batch.num_rows)
         codes = {name: book.encode(batch.column(name)) for name, book in plan.codebooks.items()}
+        tables = []
         for first, second in plan.pairs:
             size_b = plan.codebooks[second].size
             joint = codes[first] * size_b + codes[second]
-            table = count_cells(joint, plan.codebooks[first].size * size_b, packed)
-            self.pending.setdefault((first, second), []).append(table)
+            tables.append(((first, second), count_cells(joint, plan.codebooks[first].size * size_b, packed)))
+        return tables
+
+    def add_prepared(self, origin: BatchOrigin, tables: list[tuple[tuple[str, str], tuple[np.ndarray, np.ndarray]]]
+                     ) -> PairCountsAccumulator:
+        for pair, table in tables:
+            self.pending.setdefault(pair, []).append(table)
             self.pending_rows += table[0].size
         if self.pending_rows > COMPACT_ROWS:
             self.compact()

@@ -26,14 +26,18 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 import shutil
+import sys
 import tempfile
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 import apache_beam as beam
+import numpy as np
+import polars as pl
 import pyarrow as pa
 from apache_beam.coders import coder_impl, coders
 from apache_beam.io.filesystems import FileSystems
@@ -44,31 +48,45 @@ from pipelines.beam_io import pipeline_options
 from pipelines.pass_spec import Planned, PassSpec
 
 
-class SizedPickleCoder(coders.FastCoder):
-    """Pickles values, always length-prefixed; estimates their size with `estimate`, without encoding.
+def estimated_bytes(value: Any) -> int:
+    """About how many bytes a value holds, found without encoding it: its own `estimated_bytes()`, buffer
+    sizes of numpy arrays, Arrow data and polars frames, the sum over containers and dataclass fields."""
+    if hasattr(value, "estimated_bytes"):
+        return value.estimated_bytes()
+    if isinstance(value, np.ndarray):
+        return value.nbytes
+    if isinstance(value, (pl.DataFrame, pl.Series)):
+        return int(value.estimated_size())
+    if isinstance(value, (pa.Array, pa.ChunkedArray, pa.RecordBatch, pa.Table)):
+        return value.nbytes
+    if isinstance(value, dict):
+        return sum(estimated_bytes(key) + estimated_bytes(item) for key, item in value.items())
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return sum(estimated_bytes(item) for item in value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return sum(estimated_bytes(getattr(value, field.name)) for field in dataclasses.fields(value))
+    return sys.getsizeof(value)
 
-    Beam's operation counters estimate the size of sampled elements, every one of the first ten, by
-    encoding them: with the default pickling coder, a full pickle of an accumulator (millions of
-    tokens for an ID-like column) at each step it passes through. The encoding is length-prefixed
-    even where Beam asks for an unnested one: several accumulators share one stream in the grouping
-    of a multi-worker run.
+
+class SizedPickleCoder(coders.FastCoder):
+    """Pickles values, always length-prefixed; their size is `estimated_bytes`, not an encoding.
+
+    Beam's operation counters estimate the size of sampled elements, every one of the first ten at
+    each step, by encoding them: with its default coder, a full pickle of an accumulator or a pass's
+    results (tens of MB: millions of vocabulary tokens, or the joint tables of 190 feature pairs, whose
+    numpy arrays it pickles one by one) at every step they pass through. The encoding is
+    length-prefixed even where Beam asks for an unnested one: several accumulators share one stream in
+    the grouping of a multi-worker run.
     """
 
-    def __init__(self, estimate: Callable[[Any], int]):
-        super().__init__()
-        self._estimate = estimate
-
     def _create_impl(self) -> coder_impl.CoderImpl:
-        return _SizedPickleCoderImpl(self._estimate)
+        return _SizedPickleCoderImpl()
 
     def is_deterministic(self) -> bool:
         return False
 
 
 class _SizedPickleCoderImpl(coder_impl.StreamCoderImpl):
-    def __init__(self, estimate: Callable[[Any], int]):
-        self._estimate = estimate
-
     def encode_to_stream(self, value: Any, stream, nested: bool) -> None:
         stream.write(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL), True)
 
@@ -76,7 +94,7 @@ class _SizedPickleCoderImpl(coder_impl.StreamCoderImpl):
         return pickle.loads(stream.read_all(True))
 
     def estimate_size(self, value: Any, nested: bool = False) -> int:
-        return self._estimate(value)
+        return estimated_bytes(value)
 
 
 @dataclass
@@ -86,13 +104,19 @@ class Deferred:
     accumulators: tuple
     refs: list[RowGroupRef] = field(default_factory=list)
 
-    def estimated_bytes(self) -> int:
-        return 64 * (1 + len(self.refs)) + sum(
-            accumulator.estimated_bytes() if hasattr(accumulator, "estimated_bytes") else len(pickle.dumps(accumulator))
-            for accumulator in self.accumulators
-        )
+
+@dataclass(frozen=True)
+class PassResults:
+    """A pass's results, one per accumulator, in the order of its spec's factories."""
+
+    values: tuple
 
 
+for _type in (Deferred, PassResults, Planned):
+    beam.coders.registry.register_coder(_type, SizedPickleCoder)
+
+
+@beam.typehints.with_output_types(PassResults)  # every step sizes the results with SizedPickleCoder
 class AccumulatorCombineFn(beam.CombineFn):
     """A CombineFn over RowGroupRef elements (None: no row group) that feeds every batch of a row group to
     every accumulator of the pass (one read for all of them). The pass is fixed, or (spec=None) the side input.
@@ -145,16 +169,17 @@ class AccumulatorCombineFn(beam.CombineFn):
         # before an accumulator is encoded for the merge step: ship one table per key, not one per batch
         return Deferred(tuple(accumulator.compact() for accumulator in self._read(deferred, side)))
 
-    def extract_output(self, deferred: Deferred, *side) -> tuple:
-        return tuple(accumulator.result() for accumulator in self._read(deferred, side))
+    def extract_output(self, deferred: Deferred, *side) -> PassResults:
+        return PassResults(tuple(accumulator.result() for accumulator in self._read(deferred, side)))
 
     def get_accumulator_coder(self) -> SizedPickleCoder:
-        return SizedPickleCoder(Deferred.estimated_bytes)
+        return SizedPickleCoder()
 
 
 def _save(result: Any, path: str) -> None:
     with FileSystems.create(path) as handle:
-        handle.write(pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
+        handle.write(pickle.dumps(result.values if isinstance(result, PassResults) else result,
+                                  protocol=pickle.HIGHEST_PROTOCOL))
 
 
 class CombinePasses(beam.PTransform):
@@ -172,19 +197,23 @@ class CombinePasses(beam.PTransform):
     def expand(self, pbegin):
         row_groups = (
             pbegin
-            # Create spreads its elements over the workers itself (a Reshuffle when there are several)
-            | "ListRowGroups" >> beam.Create(self._dataset.row_groups())
+            # Create spreads its elements over the workers itself (a Reshuffle when there are several);
+            # `[None]` (no row group) still gives every pass its (empty) results
+            | "ListRowGroups" >> beam.Create(self._dataset.row_groups() or [None])
         )
-        first = row_groups | "FirstPass" >> beam.CombineGlobally(AccumulatorCombineFn(self._first, self._batch_rows))
+        # without_defaults: each combined value flows straight on, not also materialised as a side input
+        # for a default that is never needed (one more encoding of the results)
+        first = row_groups | "FirstPass" >> beam.CombineGlobally(
+            AccumulatorCombineFn(self._first, self._batch_rows)).without_defaults()
         _ = first | "SaveFirst" >> beam.Map(_save, FileSystems.join(self._scratch, "first.pickle"))
         if self._then is None:
             return
-        planned = first | "PlanSecond" >> beam.Map(self._then)
+        planned = first | "PlanSecond" >> beam.Map(lambda results: self._then(results.values)).with_output_types(Planned)
         _ = planned | "SavePlan" >> beam.Map(lambda plan, path: _save(plan.kept, path), FileSystems.join(self._scratch, "plan.pickle"))
         spec = planned | "SecondSpec" >> beam.Map(lambda plan: plan.spec)
         second = row_groups | "SecondPass" >> beam.CombineGlobally(
             AccumulatorCombineFn(None, self._batch_rows), beam.pvalue.AsSingleton(spec)
-        )
+        ).without_defaults()
         _ = second | "SaveSecond" >> beam.Map(_save, FileSystems.join(self._scratch, "second.pickle"))
 
 

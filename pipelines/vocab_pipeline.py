@@ -23,27 +23,17 @@ from features.errors import InputError
 from features.layout import EmptyVocabularyWarning, Layout, LAYOUT_FILE, build_layout, write_vocab_artifact
 from features.schema import DatasetSchema, Kind, resolve_schema
 from features.vocabulary import ValueCounts
-from pipelines.beam_combine import AccumulatorCombineFn, SizedPickleCoder
+from pipelines.beam_combine import AccumulatorCombineFn, PassResults, SizedPickleCoder
 from pipelines.beam_io import pipeline_options
 from pipelines.pass_spec import PassSpec
 
 
-class ValueCountsCoder(SizedPickleCoder):
-    """The coder of the merged counts: pickled, size estimated from the frames (never a full pickle)."""
-
-    def __init__(self):
-        super().__init__(ValueCounts.estimated_bytes)
-
-    def to_type_hint(self):
-        return ValueCounts
+beam.coders.registry.register_coder(ValueCounts, SizedPickleCoder)  # sized by its estimated_bytes
 
 
-beam.coders.registry.register_coder(ValueCounts, ValueCountsCoder)
-
-
-def _write_artifact(results: tuple[ValueCounts], out: str, params: VocabParams, overrides: Mapping[str, FeatureConfig],
+def _write_artifact(results: PassResults, out: str, params: VocabParams, overrides: Mapping[str, FeatureConfig],
                     manifest: Mapping[str, Any]) -> str:
-    (counts,) = results
+    (counts,) = results.values
     stopwatch = Stopwatch()
     with stopwatch.time("layout_and_write"), warnings.catch_warnings():
         warnings.simplefilter("ignore", EmptyVocabularyWarning)  # the driver reports them from layout.json
@@ -74,8 +64,7 @@ class BuildVocabulary(beam.PTransform):
         counts = PassSpec((*self._counts.categorical, *self._counts.sequences),
                           (partial(ValueCounts, self._counts.categorical, self._counts.sequences),),
                           tuple(dictionary_columns(self._counts, self._dataset)))
-        # the output type gives every step the counts pass through ValueCountsCoder (no pickling to size them)
-        counted = AccumulatorCombineFn(counts, self._batch_rows).with_output_types(beam.typehints.Tuple[ValueCounts])
+        counted = AccumulatorCombineFn(counts, self._batch_rows)
         return (
             pbegin
             | "ListRowGroups" >> beam.Create(self._dataset.row_groups() or [None])
