@@ -6,7 +6,7 @@ so one CombineFn wraps a tuple of them. An accumulator may split add_batch in tw
 batch), work on the batch alone that the reading threads run, and add_prepared(origin, prepared). A pass (`PassSpec`) says which columns it reads and which accumulators it fills. A
 second pass may depend on the first one's results: `then(first_results)` runs on a worker once the
 first pass is merged and returns the second pass's `Planned` (what the driver keeps, and the
-`PassSpec` the workers need), which reaches the second CombineFn as a side input. Both passes are
+`PassSpec` the workers need), which reaches the second CombineFn with every row group. Both passes are
 one pipeline: one job start-up (minutes on Dataflow, about a second locally), not two.
 
 The elements are row group references, and the CombineFn reads each row group's batches itself: record
@@ -99,9 +99,11 @@ class _SizedPickleCoderImpl(coder_impl.StreamCoderImpl):
 
 @dataclass
 class Deferred:
-    """A pass's accumulators and the row groups added to them but not read yet."""
+    """A pass's accumulators and the row groups added to them but not read yet; no pass yet (`spec` None)
+    until the first element of a pass that comes with its elements."""
 
-    accumulators: tuple
+    spec: PassSpec | None
+    accumulators: tuple = ()
     refs: list[RowGroupRef] = field(default_factory=list)
 
 
@@ -112,14 +114,18 @@ class PassResults:
     values: tuple
 
 
-for _type in (Deferred, PassResults, Planned):
+for _type in (Deferred, PassResults, Planned, PassSpec):
     beam.coders.registry.register_coder(_type, SizedPickleCoder)
 
 
 @beam.typehints.with_output_types(PassResults)  # every step sizes the results with SizedPickleCoder
 class AccumulatorCombineFn(beam.CombineFn):
-    """A CombineFn over RowGroupRef elements (None: no row group) that feeds every batch of a row group to
-    every accumulator of the pass (one read for all of them). The pass is fixed, or (spec=None) the side input.
+    """A CombineFn over row groups that feeds every batch of a row group to every accumulator of the pass
+    (one read for all of them). The pass is fixed and the elements are RowGroupRefs (None: no row
+    group), or (spec=None) each element is (RowGroupRef or None, PassSpec).
+
+    A pass planned from an earlier one comes with its elements, not as a side input: Beam lifts only a
+    combine without side inputs (pre-combining with the accumulator coder before the shuffle).
 
     `add_input` only notes the row group. The noted row groups are read when Beam next needs the
     accumulators (compacted before they are shipped, merged or extracted), as one stream with the next
@@ -132,45 +138,50 @@ class AccumulatorCombineFn(beam.CombineFn):
         self._spec = spec
         self._batch_rows = batch_rows
 
-    def _pass(self, side: tuple) -> PassSpec:
-        return self._spec if self._spec is not None else side[0]
-
-    def _read(self, deferred: Deferred, side: tuple) -> tuple:
+    def _read(self, deferred: Deferred) -> tuple:
         """The accumulators with the noted row groups added (once: the notes are cleared)."""
-        spec = self._pass(side)
-        accumulators = deferred.accumulators
+        spec, accumulators = deferred.spec, deferred.accumulators
 
         def prepare(origin: BatchOrigin, batch: pa.RecordBatch) -> tuple:  # on the reading threads
             return tuple(accumulator.prepare(origin, batch) if hasattr(accumulator, "prepare") else batch
                          for accumulator in accumulators)
 
-        for origin, parts in read_row_groups(deferred.refs, spec.columns, self._batch_rows, spec.dictionary_columns,
-                                             prepare=prepare):
-            accumulators = tuple(
-                accumulator.add_prepared(origin, part) if hasattr(accumulator, "prepare") else accumulator.add_batch(origin, part)
-                for accumulator, part in zip(accumulators, parts)
-            )
+        if deferred.refs:
+            for origin, parts in read_row_groups(deferred.refs, spec.columns, self._batch_rows,
+                                                 spec.dictionary_columns, prepare=prepare):
+                accumulators = tuple(
+                    accumulator.add_prepared(origin, part) if hasattr(accumulator, "prepare")
+                    else accumulator.add_batch(origin, part)
+                    for accumulator, part in zip(accumulators, parts)
+                )
         deferred.accumulators, deferred.refs = accumulators, []
         return accumulators
 
-    def create_accumulator(self, *side) -> Deferred:
-        return Deferred(self._pass(side).accumulators())
+    def create_accumulator(self) -> Deferred:
+        return Deferred(self._spec, self._spec.accumulators() if self._spec is not None else ())
 
-    def add_input(self, deferred: Deferred, ref: RowGroupRef | None, *side) -> Deferred:
+    def add_input(self, deferred: Deferred, element) -> Deferred:
+        ref, spec = (element, None) if self._spec is not None else element
+        if deferred.spec is None:
+            deferred.spec, deferred.accumulators = spec, spec.accumulators()
         if ref is not None:
             deferred.refs.append(ref)
         return deferred
 
-    def merge_accumulators(self, deferreds, *side) -> Deferred:
-        first, *rest = [self._read(deferred, side) for deferred in deferreds]
-        return Deferred(tuple(part.merge([other[index] for other in rest]) for index, part in enumerate(first)))
+    def merge_accumulators(self, deferreds) -> Deferred:
+        started = [deferred for deferred in deferreds if deferred.spec is not None]
+        if not started:
+            return Deferred(None)
+        first, *rest = [self._read(deferred) for deferred in started]
+        merged = tuple(part.merge([other[index] for other in rest]) for index, part in enumerate(first))
+        return Deferred(started[0].spec, merged)
 
-    def compact(self, deferred: Deferred, *side) -> Deferred:
+    def compact(self, deferred: Deferred) -> Deferred:
         # before an accumulator is encoded for the merge step: ship one table per key, not one per batch
-        return Deferred(tuple(accumulator.compact() for accumulator in self._read(deferred, side)))
+        return Deferred(deferred.spec, tuple(accumulator.compact() for accumulator in self._read(deferred)))
 
-    def extract_output(self, deferred: Deferred, *side) -> PassResults:
-        return PassResults(tuple(accumulator.result() for accumulator in self._read(deferred, side)))
+    def extract_output(self, deferred: Deferred) -> PassResults:
+        return PassResults(tuple(accumulator.result() for accumulator in self._read(deferred)))
 
     def get_accumulator_coder(self) -> SizedPickleCoder:
         return SizedPickleCoder()
@@ -210,10 +221,12 @@ class CombinePasses(beam.PTransform):
             return
         planned = first | "PlanSecond" >> beam.Map(lambda results: self._then(results.values)).with_output_types(Planned)
         _ = planned | "SavePlan" >> beam.Map(lambda plan, path: _save(plan.kept, path), FileSystems.join(self._scratch, "plan.pickle"))
-        spec = planned | "SecondSpec" >> beam.Map(lambda plan: plan.spec)
-        second = row_groups | "SecondPass" >> beam.CombineGlobally(
-            AccumulatorCombineFn(None, self._batch_rows), beam.pvalue.AsSingleton(spec)
-        ).without_defaults()
+        spec = planned | "SecondSpec" >> beam.Map(lambda plan: plan.spec).with_output_types(PassSpec)
+        second = (
+            row_groups
+            | "WithSecondSpec" >> beam.Map(lambda ref, spec: (ref, spec), beam.pvalue.AsSingleton(spec))
+            | "SecondPass" >> beam.CombineGlobally(AccumulatorCombineFn(None, self._batch_rows)).without_defaults()
+        )
         _ = second | "SaveSecond" >> beam.Map(_save, FileSystems.join(self._scratch, "second.pickle"))
 
 
