@@ -175,8 +175,8 @@ def text_columns(dataset: ParquetDataset, names: Sequence[str]) -> list[str]:
     return [name for name in names if name in dataset.schema.names and is_text(dataset.schema.field(name).type)]
 
 
-def mostly_plain(dataset: ParquetDataset, column: str) -> bool:
-    """Whether most of the column's first chunk is stored as plain values, not dictionary indices.
+def mostly_plain(dataset: ParquetDataset, columns: Sequence[str]) -> set[str]:
+    """The columns whose first chunk stores most values plain, not as dictionary indices.
 
     Writers fall back from dictionary to plain pages once the dictionary outgrows about 1 MB: an
     ID-like text column. Its data pages then hold several bytes per value, where dictionary indices
@@ -185,13 +185,15 @@ def mostly_plain(dataset: ParquetDataset, column: str) -> bool:
     """
     metadata = read_metadata(dataset.files[0])
     if not metadata.num_row_groups:
-        return False
+        return set()
     row_group = metadata.row_group(0)
+    plain = set()
     for chunk in (row_group.column(index) for index in range(row_group.num_columns)):
-        if chunk.path_in_schema == column and chunk.num_values:
+        if chunk.path_in_schema in columns and chunk.num_values:
             dictionary_page = chunk.data_page_offset - chunk.dictionary_page_offset if chunk.has_dictionary_page else 0
-            return chunk.total_compressed_size - dictionary_page > _PLAIN_BYTES_PER_VALUE * chunk.num_values
-    return False
+            if chunk.total_compressed_size - dictionary_page > _PLAIN_BYTES_PER_VALUE * chunk.num_values:
+                plain.add(chunk.path_in_schema)
+    return plain
 
 
 def read_row_group(

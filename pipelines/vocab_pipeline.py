@@ -76,7 +76,9 @@ class BuildVocabulary(beam.PTransform):
 def dictionary_columns(counts: ValueCounts, dataset: ParquetDataset) -> list[str]:
     """The categorical text columns read as Parquet dictionaries (counting indices is cheaper than hashing
     strings), less the ID-like ones (hashing them into a dictionary would be the same work as counting them)."""
-    return [column for column in text_columns(dataset, counts.categorical) if not mostly_plain(dataset, column)]
+    text = text_columns(dataset, counts.categorical)
+    plain = mostly_plain(dataset, text)
+    return [column for column in text if column not in plain]
 
 
 def vocabulary_columns(schema: DatasetSchema) -> ValueCounts:
