@@ -3,11 +3,12 @@
 The accumulators (features.contingency, features.interactions, features.anomalies, features.vocabulary)
 share one protocol, add_batch(origin, batch) / merge(others) / compact() / result(), and are picklable,
 so one CombineFn wraps a tuple of them. An accumulator may split add_batch in two: prepare(origin,
-batch), work on the batch alone that the reading threads run, and add_prepared(origin, prepared). A pass (`PassSpec`) says which columns it reads and which accumulators it fills. A
-second pass may depend on the first one's results: `then(first_results)` runs on a worker once the
-first pass is merged and returns the second pass's `Planned` (what the driver keeps, and the
-`PassSpec` the workers need), which reaches the second CombineFn with every row group. Both passes are
-one pipeline: one job start-up (minutes on Dataflow, about a second locally), not two.
+batch), work on the batch alone that the reading threads run, and add_prepared(origin, prepared).
+A pass (`PassSpec`) says which columns it reads and which accumulators it fills. A second pass may
+depend on the first one's results: `then(first_results)` runs on a worker once the first pass is
+merged and returns the second pass's `Planned` (what the driver keeps, and the `PassSpec` the
+workers need), which reaches the second CombineFn with every row group. Both passes are one
+pipeline: one job start-up (minutes on Dataflow, about a second locally), not two.
 
 The elements are row group references, and the CombineFn reads each row group's batches itself: record
 batches never pass through Beam's coders, which pickle the first elements of every step to estimate
