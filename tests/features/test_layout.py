@@ -1,6 +1,7 @@
 import json
 import warnings
 
+import polars as pl
 import pyarrow as pa
 import pytest
 
@@ -155,6 +156,18 @@ def test_artifact_is_byte_identical_whatever_the_merge_order(tmp_path):
     assert sorted(vocabularies["device"]) == ["d0", "d1", "d2", "d3"]  # "d\n1" is routed to the tail
     assert layout.features["device"].unrepresentable == 23
     assert {"layout.json", "counts.parquet", "manifest.json", "vocab/item.txt"} <= set(_artifact_bytes(tmp_path / "forward"))
+
+
+def test_counts_file_bytes_do_not_depend_on_how_the_counts_are_chunked(tmp_path, monkeypatch):
+    # large enough for several Parquet row groups, which a polars writer would cut at chunk boundaries
+    counts = counts_of(item=[f"id{v}" for v in range(600_000)] + ["id7"] * 3)
+    params = VocabParams(dimension=8, budget_parameters=8000)
+    layout = build_layout(counts, params)
+    write_vocab_artifact(tmp_path / "one", layout, counts, inputs={}, parameters={})
+    whole = counts.frame()
+    monkeypatch.setattr(counts, "frame", lambda: pl.concat([whole[:300_001], whole[300_001:]], rechunk=False))
+    write_vocab_artifact(tmp_path / "two", layout, counts, inputs={}, parameters={})
+    assert (tmp_path / "one" / "counts.parquet").read_bytes() == (tmp_path / "two" / "counts.parquet").read_bytes()
 
 
 def test_nothing_is_written_when_a_feature_name_cannot_be_a_file(tmp_path):
