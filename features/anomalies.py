@@ -67,20 +67,29 @@ class DriftCountsAccumulator:
     counts: dict[str, np.ndarray] = field(default_factory=dict)
 
     def add_batch(self, origin: BatchOrigin, batch: pa.RecordBatch) -> DriftCountsAccumulator:
+        return self.add_prepared(origin, self.prepare(origin, batch))
+
+    def prepare(self, origin: BatchOrigin, batch: pa.RecordBatch) -> dict[str, np.ndarray]:
+        """The batch's window counts per feature, not yet added: no state read or written, so reading threads run it."""
         ticks = time_values(batch.column(self.plan.timestamp))
         (first_low, first_high), (last_low, last_high) = self.plan.first_window, self.plan.last_window
         first = (ticks >= first_low) & (ticks <= first_high)
         last = (ticks >= last_low) & (ticks <= last_high)
         rows = first | last
         if not rows.any():
-            return self
+            return {}
         mask = pa.array(rows)
         first, last = first[rows], last[rows]
+        counts = {}
         for name, book in self.plan.codebooks.items():
             cells = book.encode(pc.filter(batch.column(name), mask))
-            window_counts = np.stack(
+            counts[name] = np.stack(
                 [np.bincount(cells[first], minlength=book.size), np.bincount(cells[last], minlength=book.size)], axis=1
             )
+        return counts
+
+    def add_prepared(self, origin: BatchOrigin, counts: dict[str, np.ndarray]) -> DriftCountsAccumulator:
+        for name, window_counts in counts.items():
             self.counts[name] = self.counts.get(name, 0) + window_counts
         return self
 

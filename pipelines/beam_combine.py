@@ -2,8 +2,8 @@
 
 The accumulators (features.contingency, features.interactions, features.anomalies, features.vocabulary)
 share one protocol, add_batch(origin, batch) / merge(others) / compact() / result(), and are picklable,
-so one CombineFn wraps a tuple of them. An accumulator may split add_batch in two: prepare(origin,
-batch), work on the batch alone that the reading threads run, and add_prepared(origin, prepared).
+so one CombineFn wraps a tuple of them. add_batch is prepare(origin, batch), the work on the batch
+alone, which the reading threads run, then add_prepared(origin, prepared).
 A pass (`PassSpec`) says which columns it reads and which accumulators it fills. A second pass may
 depend on the first one's results: `then(first_results)` runs on a worker once the first pass is
 merged and returns the second pass's `Planned` (what the driver keeps, and the `PassSpec` the
@@ -144,17 +144,12 @@ class AccumulatorCombineFn(beam.CombineFn):
         spec, accumulators = deferred.spec, deferred.accumulators
 
         def prepare(origin: BatchOrigin, batch: pa.RecordBatch) -> tuple:  # on the reading threads
-            return tuple(accumulator.prepare(origin, batch) if hasattr(accumulator, "prepare") else batch
-                         for accumulator in accumulators)
+            return tuple(accumulator.prepare(origin, batch) for accumulator in accumulators)
 
         if deferred.refs:
             for origin, parts in read_row_groups(deferred.refs, spec.columns, self._batch_rows,
                                                  spec.dictionary_columns, prepare=prepare):
-                accumulators = tuple(
-                    accumulator.add_prepared(origin, part) if hasattr(accumulator, "prepare")
-                    else accumulator.add_batch(origin, part)
-                    for accumulator, part in zip(accumulators, parts)
-                )
+                accumulators = tuple(accumulator.add_prepared(origin, part) for accumulator, part in zip(accumulators, parts))
         deferred.accumulators, deferred.refs = accumulators, []
         return accumulators
 
@@ -190,8 +185,7 @@ class AccumulatorCombineFn(beam.CombineFn):
 
 def _save(result: Any, path: str) -> None:
     with FileSystems.create(path) as handle:
-        handle.write(pickle.dumps(result.values if isinstance(result, PassResults) else result,
-                                  protocol=pickle.HIGHEST_PROTOCOL))
+        handle.write(pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 class CombinePasses(beam.PTransform):
@@ -217,7 +211,8 @@ class CombinePasses(beam.PTransform):
         # for a default that is never needed (one more encoding of the results)
         first = row_groups | "FirstPass" >> beam.CombineGlobally(
             AccumulatorCombineFn(self._first, self._batch_rows)).without_defaults()
-        _ = first | "SaveFirst" >> beam.Map(_save, FileSystems.join(self._scratch, "first.pickle"))
+        _ = first | "SaveFirst" >> beam.Map(lambda results, path: _save(results.values, path),
+                                            FileSystems.join(self._scratch, "first.pickle"))
         if self._then is None:
             return
         planned = first | "PlanSecond" >> beam.Map(lambda results: self._then(results.values)).with_output_types(Planned)
@@ -228,7 +223,8 @@ class CombinePasses(beam.PTransform):
             | "WithSecondSpec" >> beam.Map(lambda ref, spec: (ref, spec), beam.pvalue.AsSingleton(spec))
             | "SecondPass" >> beam.CombineGlobally(AccumulatorCombineFn(None, self._batch_rows)).without_defaults()
         )
-        _ = second | "SaveSecond" >> beam.Map(_save, FileSystems.join(self._scratch, "second.pickle"))
+        _ = second | "SaveSecond" >> beam.Map(lambda results, path: _save(results.values, path),
+                                              FileSystems.join(self._scratch, "second.pickle"))
 
 
 def combine_passes(

@@ -23,12 +23,9 @@ from features.errors import InputError
 from features.layout import EmptyVocabularyWarning, Layout, LAYOUT_FILE, build_layout, write_vocab_artifact
 from features.schema import DatasetSchema, Kind, resolve_schema
 from features.vocabulary import ValueCounts
-from pipelines.beam_combine import AccumulatorCombineFn, PassResults, SizedPickleCoder
+from pipelines.beam_combine import AccumulatorCombineFn, PassResults
 from pipelines.beam_io import pipeline_options
 from pipelines.pass_spec import PassSpec
-
-
-beam.coders.registry.register_coder(ValueCounts, SizedPickleCoder)  # sized by its estimated_bytes
 
 
 def _write_artifact(results: PassResults, out: str, params: VocabParams, overrides: Mapping[str, FeatureConfig],
@@ -61,14 +58,13 @@ class BuildVocabulary(beam.PTransform):
         # without_defaults: the one combined value flows straight into the write instead of being
         # materialised as a side input (an extra encode and decode); `[None]` keeps an input without
         # row groups producing its (empty) artifact. Create spreads the row groups over the workers itself.
-        counts = PassSpec((*self._counts.categorical, *self._counts.sequences),
-                          (partial(ValueCounts, self._counts.categorical, self._counts.sequences),),
-                          tuple(dictionary_columns(self._counts, self._dataset)))
-        counted = AccumulatorCombineFn(counts, self._batch_rows)
+        count_pass = PassSpec((*self._counts.categorical, *self._counts.sequences),
+                              (partial(ValueCounts, self._counts.categorical, self._counts.sequences),),
+                              tuple(dictionary_columns(self._counts, self._dataset)))
         return (
             pbegin
             | "ListRowGroups" >> beam.Create(self._dataset.row_groups() or [None])
-            | "CountValues" >> beam.CombineGlobally(counted).without_defaults()
+            | "CountValues" >> beam.CombineGlobally(AccumulatorCombineFn(count_pass, self._batch_rows)).without_defaults()
             | "LayOutAndWrite" >> beam.Map(_write_artifact, self._out, self._params, self._overrides, self._manifest)
         )
 
