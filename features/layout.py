@@ -47,6 +47,7 @@ import json
 import math
 import os
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -379,15 +380,20 @@ def write_vocab_artifact(
     """Write `layout.json`, `vocab/<feature>.txt`, `counts.parquet` and the manifest, all or nothing."""
     for feature in layout.features:
         _check_file_name(feature)
-    with atomic_artifact_dir(out) as staging:
+    with atomic_artifact_dir(out) as staging, ThreadPoolExecutor(1) as writer:
         (staging / VOCAB_DIR).mkdir()
-        for feature, tokens in head_vocabularies(counts, layout).items():
-            text = "".join(f"{token}\n" for token in tokens)
-            (staging / layout.vocabulary_file(feature)).write_text(text, encoding="utf-8", newline="")
         # polars writes twice as fast as pyarrow here, but cuts row groups at chunk boundaries, and those
-        # depend on how the counts were grouped: one chunk, so equal counts give equal bytes
-        counts.frame().rechunk().write_parquet(staging / COUNTS_FILE)
+        # depend on how the counts were grouped: one chunk, so equal counts give equal bytes. Written on
+        # a thread (polars releases the GIL) while the vocabulary files are.
+        frame = counts.frame()
+        counts_written = writer.submit(
+            lambda: frame.rechunk().write_parquet(staging / COUNTS_FILE, compression="zstd", compression_level=1))
+        for name, feature in layout.features.items():
+            with open(staging / layout.vocabulary_file(name), "wb") as handle:  # one token per line, as they are
+                counts.ranked(name).head(feature.head_rows).select(TOKEN).write_csv(
+                    handle, include_header=False, quote_style="never", line_terminator="\n")
         (staging / LAYOUT_FILE).write_text(layout.to_json(), encoding="utf-8")
+        counts_written.result()
         outputs = [LAYOUT_FILE, COUNTS_FILE, *(layout.vocabulary_file(feature) for feature in layout.features)]
         write_manifest(
             staging, stage="vocab", inputs=dict(inputs), parameters=dict(parameters), outputs=outputs,

@@ -198,12 +198,15 @@ def _ranked(values: pl.DataFrame) -> pl.DataFrame:
     """Most frequent first, ties by token.
 
     Tokens seen once are most of a large vocabulary (an ID-like column: all of it): they are sorted
-    as one column, several times faster than the frame's two-key sort, and go last.
+    as one column, several times faster than the frame's two-key sort, and go last; not at all when
+    they arrive sorted, as an ID-like feature's counts do (`ValueCounts._compact`).
     """
     once = pl.col(COUNT) == 1
-    rest = values.lazy().filter(~once).sort([COUNT, TOKEN], descending=[True, False])
-    singles = values.lazy().filter(once).select(pl.col(TOKEN).sort(), COUNT)
-    return pl.concat([rest, singles], rechunk=False).collect()  # two chunks: no copy of millions of tokens
+    rest = values.lazy().filter(~once).sort([COUNT, TOKEN], descending=[True, False]).collect()
+    singles = values.filter(once)
+    if not singles[TOKEN].is_sorted():  # a linear check; polars does not know a frame unpickled sorted is
+        singles = singles.select(pl.col(TOKEN).sort(), COUNT)
+    return pl.concat([rest, singles], rechunk=False)  # two chunks: no copy of millions of tokens
 
 
 def _compressed(frame: pl.DataFrame) -> pa.Buffer:
@@ -233,6 +236,7 @@ class ValueCounts:
         self.sequences = dict(sorted((sequences or {}).items()))
         self.features = tuple(sorted(set(self.categorical) | set(self.sequences.values())))
         self._merged: dict[str, pl.DataFrame | None] = dict.fromkeys(self.features)
+        self._packed: dict[str, pa.Buffer] = {}  # merged counts as unpickled, decompressed on first use
         self._pending: dict[str, list[pa.Table | pl.DataFrame]] = {feature: [] for feature in self.features}
         self._split: dict[str, tuple[pl.DataFrame, int, int]] = {}  # text tokens, until the next change
         self._distinct = dict.fromkeys(self.features, False)  # the last compaction found no repeats
@@ -272,20 +276,34 @@ class ValueCounts:
             self._pending[feature].append(counts)
         for feature, pending in self._pending.items():
             self._split.pop(feature, None)
-            merged = self._merged[feature]
+            merged = self._merged_counts(feature)
             limit = max(_COMPACT_MIN_ROWS, 0 if merged is None else merged.height)
             if sum(len(part) for part in pending) > limit * (_DISTINCT_PATIENCE if self._distinct[feature] else 1):
                 self._compact(feature)
         return self
 
+    def _merged_counts(self, feature: str) -> pl.DataFrame | None:
+        """The feature's merged counts (None: none yet), decompressed here if they arrived pickled."""
+        packed = self._packed.pop(feature, None)
+        if packed is not None:
+            self._merged[feature] = _decompressed(packed)
+        return self._merged[feature]
+
     def _compact(self, feature: str) -> pl.DataFrame:
         """Sum the pending counts (Arrow tables, a token possibly twice) into the merged ones (a polars frame, distinct)."""
+        merged = self._merged_counts(feature)
         if not self._pending[feature]:
-            return _EMPTY if self._merged[feature] is None else self._merged[feature]
-        parts = [part for part in (self._merged[feature], *self._pending[feature]) if part is not None]
+            return _EMPTY if merged is None else merged
+        parts = [part for part in (merged, *self._pending[feature]) if part is not None]
         rows = sum(len(part) for part in parts)
-        # lazy: polars' query engine groups large frames about twice as fast as the eager calls
-        merged = pl.concat(_widened(_as_frames(parts))).lazy().group_by(TOKEN).agg(pl.col(COUNT).sum()).collect()
+        frames = _widened(_as_frames(parts))
+        if all(frame[COUNT].max() == 1 for frame in frames):
+            # one occurrence per row, as an ID-like feature's: counting a sorted column is a linear scan, so
+            # sorting costs about what hashing would, and the counts come out sorted for `_ranked`
+            tokens = pl.concat([frame[TOKEN] for frame in frames], rechunk=False).sort()
+            merged = tokens.value_counts(sort=False, name=COUNT).with_columns(pl.col(COUNT).cast(pl.Int64))
+        else:  # lazy: polars' query engine groups large frames about twice as fast as the eager calls
+            merged = pl.concat(frames).lazy().group_by(TOKEN).agg(pl.col(COUNT).sum()).collect()
         self._distinct[feature] = merged.height >= _DISTINCT_SHARE * rows
         self._merged[feature], self._pending[feature] = merged, []
         return merged
@@ -300,7 +318,7 @@ class ValueCounts:
         merged = cls(first.categorical, first.sequences)
         for other in accumulators:
             for feature in merged.features:
-                summed = other._merged[feature]
+                summed = other._merged_counts(feature)
                 if summed is not None and len(summed):
                     if merged._merged[feature] is None:  # already distinct: a lone one needs no grouping
                         merged._merged[feature] = summed
@@ -321,7 +339,8 @@ class ValueCounts:
 
     def compact(self) -> ValueCounts:
         for feature in self.features:
-            self._compact(feature)
+            if self._pending[feature]:
+                self._compact(feature)
         return self
 
     def result(self) -> ValueCounts:
@@ -330,18 +349,22 @@ class ValueCounts:
     def estimated_bytes(self) -> int:
         """Approximate size of the counts held, without encoding them (Beam's coders ask for it)."""
         merged = sum(int(frame.estimated_size()) for frame in self._merged.values() if frame is not None)
+        merged += sum(int(packed.size) for packed in self._packed.values())
         return 64 + merged + sum(part.nbytes if isinstance(part, pa.Table) else int(part.estimated_size())
                                  for parts in self._pending.values() for part in parts)
 
     def __getstate__(self) -> dict:
         self.compact()  # ship merged counts, not per-batch pieces
-        # as zstd-compressed Arrow IPC: a third of polars' own pickle, and Beam copies what it ships several times
-        shipped = {feature: None if frame is None else _compressed(frame) for feature, frame in self._merged.items()}
-        return {**self.__dict__, "_merged": shipped, "_split": {}}
+        # as zstd-compressed Arrow IPC: a third of polars' own pickle, and Beam copies what it ships several
+        # times. Counts still packed as they arrived ship as they are: a local runner's grouping unpickles
+        # and pickles again every accumulator it passes on, which would otherwise cost a round trip of both.
+        shipped = {feature: self._packed[feature] if feature in self._packed else None if frame is None else _compressed(frame)
+                   for feature, frame in self._merged.items()}
+        return {**self.__dict__, "_merged": shipped, "_packed": {}, "_split": {}}
 
     def __setstate__(self, state: dict) -> None:
-        merged = {feature: None if data is None else _decompressed(data) for feature, data in state["_merged"].items()}
-        self.__dict__.update(state, _merged=merged)
+        packed = {feature: data for feature, data in state["_merged"].items() if data is not None}
+        self.__dict__.update(state, _merged=dict.fromkeys(state["_merged"]), _packed=packed)
 
     def _tokens(self, feature: str) -> tuple[pl.DataFrame, int, int]:
         """(ranked text tokens, missing, unrepresentable) of a feature, computed once per change."""

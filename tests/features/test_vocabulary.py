@@ -154,3 +154,32 @@ def test_an_id_like_column_counts_the_same_once_its_values_are_left_to_compactio
     assert dict(counts.ranked("s").iter_rows()) == expected
     assert counts.ranked("s").rows()[:2] == [("id1", 3), ("id19", 2)]
     assert counts.missing("s") == 1
+
+
+def test_counts_passed_on_unread_are_not_decompressed_and_recompressed(monkeypatch):
+    # a local runner's grouping unpickles every accumulator and pickles it again for the merge step
+    counts = _accumulate(_parts())
+    shipped = pickle.dumps(counts)
+    received = pickle.loads(shipped)
+    with monkeypatch.context() as patched:
+        patched.setattr(vocabulary, "_decompressed", lambda data: pytest.fail("decompressed counts nobody read"))
+        patched.setattr(vocabulary, "_compressed", lambda frame: pytest.fail("compressed counts again"))
+        passed_on = pickle.dumps(received)
+    assert passed_on == shipped
+    merged = ValueCounts.merge_all([pickle.loads(passed_on)])
+    assert merged.to_arrow().equals(counts.to_arrow())
+    assert [merged.missing(f) for f in merged.features] == [counts.missing(f) for f in counts.features]
+
+
+def test_distinct_values_added_in_any_order_rank_by_token_also_after_pickling(monkeypatch):
+    monkeypatch.setattr(vocabulary, "_COMPACT_MIN_ROWS", 8)  # compactions of values seen once each: the sorting path
+    tokens = [f"u{(i * 37) % 101:03d}" for i in range(101)]  # a permutation of u000..u100
+    counts = ValueCounts(["s"])
+    for start in range(0, 101, 10):
+        counts.add(batch(s=(tokens[start:start + 10], pa.string())))
+    expected = [(token, 1) for token in sorted(tokens)]
+    assert counts.ranked("s").rows() == expected
+    assert ValueCounts.merge_all([pickle.loads(pickle.dumps(counts))]).ranked("s").rows() == expected
+    counts.add(batch(s=(["u050", "u050", "u007"], pa.string())))  # repeats: ranked first, the rest stays in token order
+    assert counts.ranked("s").rows()[:3] == [("u050", 3), ("u007", 2), ("u000", 1)]
+    assert counts.ranked("s").rows()[3:] == [row for row in expected if row[0] not in ("u000", "u007", "u050")]
