@@ -18,8 +18,8 @@ FeaturePreprocessing and MultiplexedEmbedding, numeric fields, DnnTower) trained
 training loop (`models.training.train`, seeded, deterministic ops; the metrics are those of the epoch
 with the best validation AUC, as `train` reports them). It skips `train_ctr_model`'s SavedModel export
 and MLflow logging, which would cost about a minute per run and measure nothing here; the input
-batches of each epoch are built once per dataset by `models.input.make_tf_dataset` and cached, so every
-run of a dataset sees exactly the same data.
+batches come from one `models.input.EpochStream` per dataset, whose epochs depend on (seed, epoch) alone,
+so every run of a dataset sees exactly the same data.
 
 Synthetic data: `leak_label` (a copy of the label) and `noise_row_id` (a unique id per row, which the
 rank stage flags as ID-like) are ignored, and so is the `history_item_ids` sequence (its masked-mean
@@ -121,11 +121,11 @@ def full_head_rows(dataset: Dataset, scratch: Path, dimension: int) -> tuple[int
 
 
 class Trainer:
-    """Trains the DNN on one dataset under any layout; the epochs' batches are built once and cached."""
+    """Trains the DNN on one dataset under any layout, every run on the same epochs' batches."""
 
     def __init__(self, dataset: Dataset, config_path: Path, args: argparse.Namespace, seed: int):
         import models  # noqa: F401  (Keras 2 before TensorFlow)
-        from models.input import InputOptions, make_tf_dataset
+        from models.input import EpochStream, InputOptions
         from pipelines.command_inputs import resolve_inputs
         from pipelines.train_flow import _numeric_moments, _split
 
@@ -140,10 +140,8 @@ class Trainer:
         split = _split(self.params)
         options = InputOptions(batch_size=self.params.batch_size, shuffle_rows=self.params.shuffle_rows, seed=seed)
         self.numeric = _numeric_moments(self.inputs, split, options)
-        self.epochs = [make_tf_dataset(self.inputs.dataset, self.inputs.schema, split, "train", options,
-                                       first_epoch=epoch).cache() for epoch in range(self.params.epochs)]
-        self.validation = make_tf_dataset(self.inputs.dataset, self.inputs.schema, split, "validation", options,
-                                          shuffle=False).cache()
+        self.epochs = EpochStream(self.inputs.dataset, self.inputs.schema, split, "train", options)
+        self.validation = EpochStream(self.inputs.dataset, self.inputs.schema, split, "validation", options, shuffle=False)
 
     def train(self, vocab_dir: Path, checkpoints: Path) -> dict:
         from features.layout import read_vocab_artifact
@@ -162,7 +160,7 @@ class Trainer:
         model = build_ctr_model(self.params.model, fields, self.params.model_parameters, {})
         options = TrainingOptions(self.params.epochs, self.params.learning_rate, self.params.learning_rate_decay,
                                   self.params.patience, self.params.seed)
-        result = train(model, lambda epoch: self.epochs[epoch], self.validation, checkpoints, options)
+        result = train(model, self.epochs, self.validation, checkpoints, options)
         return {**result.best_metrics, "best_epoch": result.best_epoch}
 
 

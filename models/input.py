@@ -12,9 +12,11 @@ floats, and empty lists for sequences.
 
 from __future__ import annotations
 
+import itertools
+import math
 import zlib
 from dataclasses import dataclass
-from typing import Callable, Iterator, Literal
+from typing import Callable, Iterable, Iterator, Literal, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -29,6 +31,7 @@ from features.schema import DatasetSchema, Kind
 
 MISSING_STRING = ""
 MISSING_INTEGER = -(2**63)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -129,27 +132,40 @@ def iter_split_tables(
 ) -> Iterator[pa.Table]:
     """Tables of up to `shuffle_rows` rows of one subset; row groups and rows shuffled when `epoch` is given."""
     columns = schema.columns()
-    refs = dataset.row_groups()
-    rng = None
-    if epoch is not None:
-        rng = np.random.default_rng([options.seed, epoch])
-        refs = [refs[i] for i in rng.permutation(len(refs))]
-    buffered: list[pa.RecordBatch] = []
-    buffered_rows = 0
-    for ref in refs:
-        for origin, batch in read_row_group(ref, columns, options.read_batch_rows):
-            if batch.column(batch.schema.get_field_index(schema.label)).null_count:
-                raise InputError(f"label '{schema.label}': null values in {origin.file} near row {origin.first_row}; expected 0/1 on every row")
-            in_validation = split.validation_mask(origin, batch, schema.timestamp)
-            keep = in_validation if subset == "validation" else ~in_validation
-            batch = batch.filter(pa.array(keep))
-            buffered.append(batch)
-            buffered_rows += batch.num_rows
-            if buffered_rows >= options.shuffle_rows:
-                yield _shuffled(pa.Table.from_batches(buffered), rng)
-                buffered, buffered_rows = [], 0
-    if buffered_rows:
-        yield _shuffled(pa.Table.from_batches(buffered), rng)
+    rng = None if epoch is None else np.random.default_rng([options.seed, epoch])
+
+    def subset_batches() -> Iterator[tuple[pa.RecordBatch, int]]:
+        for ref in _epoch_order(dataset.row_groups(), rng):
+            for origin, batch in read_row_group(ref, columns, options.read_batch_rows):
+                if batch.column(batch.schema.get_field_index(schema.label)).null_count:
+                    raise InputError(f"label '{schema.label}': null values in {origin.file} near row {origin.first_row}; expected 0/1 on every row")
+                in_validation = split.validation_mask(origin, batch, schema.timestamp)
+                batch = batch.filter(pa.array(in_validation if subset == "validation" else ~in_validation))
+                yield batch, batch.num_rows
+
+    for batches in _shuffle_tables(subset_batches(), options.shuffle_rows):
+        yield _shuffled(pa.Table.from_batches(batches), rng)
+
+
+def _epoch_order(refs: list, rng: np.random.Generator | None) -> list:
+    """Row groups in the epoch's order: file order, or a seeded permutation (drawn first from the epoch's rng)."""
+    return refs if rng is None else [refs[i] for i in rng.permutation(len(refs))]
+
+
+def _shuffle_tables(batches: Iterable[tuple[T, int]], shuffle_rows: int) -> Iterator[list[T]]:
+    """Consecutive batches grouped into shuffle tables: each closes once it holds `shuffle_rows` rows, the last
+    holds the rest. The one rule for both the tables read (`iter_split_tables`) and the batches counted
+    ahead of reading (`EpochStream.steps`)."""
+    group: list[T] = []
+    rows = 0
+    for batch, batch_rows in batches:
+        group.append(batch)
+        rows += batch_rows
+        if rows >= shuffle_rows:
+            yield group
+            group, rows = [], 0
+    if rows:
+        yield group
 
 
 def _shuffled(table: pa.Table, rng: np.random.Generator | None) -> pa.Table:
@@ -162,31 +178,75 @@ def make_tf_dataset(
 ) -> tf.data.Dataset:
     """A `tf.data.Dataset` of (raw feature dict, label) batches; each iteration is the next epoch."""
     epochs = iter(range(first_epoch, 1 << 62))
-    return _batches_of(dataset, schema, split, subset, options, lambda: next(epochs) if shuffle else None)
+    return _batches_of(dataset, schema, split, subset, options, lambda: [next(epochs) if shuffle else None])
 
 
-class TrainingStream:
-    """`stream(epoch)`: the shuffled training batches of `epoch`, from one `tf.data` pipeline built once.
+class EpochStream:
+    """The batches of one subset, epoch after epoch, from one `tf.data` pipeline and one iterator.
 
-    Building a pipeline traces its functions, 0.3-0.5 s with 40 features: with a pipeline per epoch
-    that was most of an epoch on data of a few batches. Each pass over the pipeline reads the epoch
-    last asked for, so an epoch's batches still depend on (seed, epoch) alone.
+    `epoch(k)` gives the iterator positioned at epoch k's first batch and `steps(k)` how many
+    batches epoch k has, counted before reading from the row groups' subset sizes. A training loop
+    takes exactly that many and calls `finished(k)`; the iterator then goes on into epoch k + 1, whose
+    first table was read while epoch k trained. With an iterator per epoch (`make_tf_dataset`), each
+    epoch paid for building the iterator, reading its first table and detecting its end: about 0.3 s,
+    most of an epoch on data of a few batches. An epoch's batches depend on (seed, epoch) alone;
+    asking for another epoch than the next one (a resumed run, a second training) starts a new
+    iterator there. Unshuffled (validation), every epoch is the same pass.
     """
 
-    def __init__(self, dataset: ParquetDataset, schema: DatasetSchema, split: Split, options: InputOptions = InputOptions()):
-        self._epoch = 0
-        self._batches = _batches_of(dataset, schema, split, "train", options, lambda: self._epoch)
+    def __init__(self, dataset: ParquetDataset, schema: DatasetSchema, split: Split,
+                 subset: Literal["train", "validation"], options: InputOptions = InputOptions(), shuffle: bool = True):
+        self._source = (dataset, schema, split, subset, options)
+        self._shuffle = shuffle
+        self._subset_rows = _subset_rows(dataset, schema, split, subset, options)
+        self._first_epoch = 0
+        self._batches = _batches_of(*self._source, lambda: itertools.count(self._first_epoch) if shuffle else itertools.repeat(None))
+        self._iterator = None
+        self._next_epoch: int | None = None
 
-    def __call__(self, epoch: int) -> tf.data.Dataset:
-        self._epoch = epoch
-        return self._batches
+    def steps(self, epoch: int) -> int:
+        """The number of batches of `epoch`, as `iter_split_tables` will cut them."""
+        options = self._source[4]
+        rng = np.random.default_rng([options.seed, epoch]) if self._shuffle else None
+        rows = ((count, count) for row_group in _epoch_order(self._subset_rows, rng) for count in row_group)
+        return sum(math.ceil(sum(table) / options.batch_size) for table in _shuffle_tables(rows, options.shuffle_rows))
+
+    def epoch(self, epoch: int):
+        """The iterator at the start of `epoch`: the running one when it ended `epoch - 1`, else a new one."""
+        if self._iterator is None or self._next_epoch != epoch:
+            self._first_epoch = epoch
+            self._iterator = iter(self._batches)
+        self._next_epoch = None  # until `finished`: an epoch left midway leaves the iterator midway
+        return self._iterator
+
+    def finished(self, epoch: int) -> None:
+        """`steps(epoch)` batches of `epoch` were taken: the iterator is at the start of the next epoch."""
+        self._next_epoch = epoch + 1
+
+    def example(self) -> tuple[dict, tf.Tensor]:
+        """A first batch, from a pipeline of its own (the epochs' iterator stays where it is)."""
+        return next(iter(_batches_of(*self._source, lambda: [None])))
+
+
+def _subset_rows(dataset: ParquetDataset, schema: DatasetSchema, split: Split, subset: Literal["train", "validation"],
+                 options: InputOptions) -> list[list[int]]:
+    """Per row group (in file order), the rows of each record batch `iter_split_tables` reads that fall in `subset`;
+    only the columns the split needs are read."""
+    columns = [schema.label] if split.split_time is None or schema.timestamp is None else [schema.label, schema.timestamp]
+    rows = []
+    for ref in dataset.row_groups():
+        rows.append([])
+        for origin, batch in read_row_group(ref, columns, options.read_batch_rows):
+            in_validation = split.validation_mask(origin, batch, schema.timestamp)
+            rows[-1].append(int(np.count_nonzero(in_validation if subset == "validation" else ~in_validation)))
+    return rows
 
 
 def _batches_of(
     dataset: ParquetDataset, schema: DatasetSchema, split: Split, subset: Literal["train", "validation"],
-    options: InputOptions, epoch_of_pass: Callable[[], int | None],
+    options: InputOptions, epochs_of_pass: Callable[[], Iterable[int | None]],
 ) -> tf.data.Dataset:
-    """The batches of `subset`, shuffled for the epoch `epoch_of_pass()` gives when a pass starts (None: in file order).
+    """The batches of `subset` for each epoch `epochs_of_pass()` gives when a pass starts (None: in file order).
 
     The Python generator converts `chunk_batches` batches at a time and the graph cuts them into
     batches: each crossing from Python into TensorFlow costs about as much as converting a batch,
@@ -200,7 +260,9 @@ def _batches_of(
     def generate():
         # the next shuffled table is read on a thread (Arrow releases the GIL): each new table stalled
         # training for its read and shuffle, 1.4-1.6 s per 262k rows of synth data
-        for table in read_ahead(iter_split_tables(dataset, schema, split, subset, options, epoch_of_pass())):
+        tables = itertools.chain.from_iterable(
+            iter_split_tables(dataset, schema, split, subset, options, epoch) for epoch in epochs_of_pass())
+        for table in read_ahead(tables):
             for start in range(0, table.num_rows, chunk_rows):
                 yield to_feature_dict(table.slice(start, chunk_rows), specs, schema.label)
 

@@ -34,6 +34,7 @@ import models  # noqa: F401
 import tensorflow as tf
 
 from features.pruning import FeatureMask
+from models.input import EpochStream
 from models.optfs_gate import OptFsContinuation, OptFsGate, rewind
 from models.training import LATEST, TrainingOptions, TrainingResult, train
 
@@ -62,8 +63,8 @@ class OptFsResult:
 def optfs_search(
     model: tf.keras.Model,
     gate: OptFsGate,
-    train_data: Callable[[int], tf.data.Dataset],
-    validation_data: tf.data.Dataset,
+    train_data: EpochStream,
+    validation_data: EpochStream,
     directory: str | os.PathLike,
     options: TrainingOptions,
     optfs: OptFsOptions = OptFsOptions(),
@@ -73,7 +74,7 @@ def optfs_search(
     """Search the gates, freeze the mask, rewind and retrain (see the module docstring)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    features, _ = next(iter(validation_data))
+    features, _ = validation_data.example()
     model(features)  # build every weight before the rewind snapshot can be taken
     done = directory / SEARCH_DONE
     search_result = None

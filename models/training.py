@@ -17,8 +17,10 @@ from typing import Callable
 
 import models  # noqa: F401
 import tensorflow as tf
+from tf_keras.src.utils import tf_utils
 
 from features.errors import InputError
+from models.input import EpochStream
 
 LATEST = "latest"
 BEST = "best"
@@ -100,10 +102,49 @@ def _write_history(directory: Path, result: TrainingResult) -> None:
     os.replace(temporary, directory / HISTORY)
 
 
+def _train_epoch(model: tf.keras.Model, stream: EpochStream, epoch: int, callbacks: tf.keras.callbacks.CallbackList) -> dict:
+    """One epoch of `model.fit`'s loop on the stream's running iterator; the epoch's metrics.
+
+    `fit` builds a new iterator per call, so each epoch waited for its first table and for the end of
+    its data; here the steps are counted ahead and the next epoch's batches are already on their way.
+    Callbacks see what `fit(epochs=1)` shows them: a training run per epoch.
+    """
+    steps = stream.steps(epoch)
+    if steps == 0:
+        raise InputError("training: no rows in the training split (see train.validation_fraction / split_time)")
+    batches = stream.epoch(epoch)
+    model.reset_metrics()
+    callbacks.on_train_begin()
+    callbacks.on_epoch_begin(epoch)
+    logs = None
+    for step in range(steps):
+        callbacks.on_train_batch_begin(step)
+        logs = model.train_function(batches)
+        callbacks.on_train_batch_end(step, logs)
+    stream.finished(epoch)
+    logs = model._validate_and_get_metrics_result(tf_utils.sync_to_numpy_or_python_type(logs))  # as fit reports them
+    callbacks.on_epoch_end(epoch, logs)
+    callbacks.on_train_end(logs)
+    return logs
+
+
+def _evaluate(model: tf.keras.Model, stream: EpochStream, epoch: int) -> dict:
+    """`model.evaluate` on the stream's running iterator (every pass of an unshuffled stream is the same)."""
+    steps = stream.steps(epoch)
+    if steps == 0:
+        raise InputError("validation: no rows in the validation split (see train.validation_fraction / split_time)")
+    batches = stream.epoch(epoch)
+    model.reset_metrics()
+    for _ in range(steps):
+        logs = model.test_function(batches)
+    stream.finished(epoch)
+    return model._validate_and_get_metrics_result(tf_utils.sync_to_numpy_or_python_type(logs))
+
+
 def train(
     model: tf.keras.Model,
-    train_data: Callable[[int], tf.data.Dataset],
-    validation_data: tf.data.Dataset,
+    train_data: EpochStream,
+    validation_data: EpochStream,
     checkpoint_dir: str | os.PathLike,
     options: TrainingOptions = TrainingOptions(),
     resume: bool = False,
@@ -112,7 +153,8 @@ def train(
 ) -> TrainingResult:
     """Train `model` (compiled here with Adam) for up to `options.epochs`; the best epoch's weights end in the model.
 
-    `train_data(epoch)` gives the training stream of that epoch. With `resume`, training continues
+    `train_data` gives the training batches of each epoch, `validation_data` the validation batches
+    (unshuffled). With `resume`, training continues
     from the latest checkpoint in `checkpoint_dir` (an error if it is corrupted). `on_epoch_end` gets
     the epoch's metrics and its wall-clock `train_seconds` and `validation_seconds`.
     """
@@ -136,15 +178,17 @@ def train(
                 "remove it or train without --resume"
             ) from None
 
+    model.train_function = model.make_train_function()
+    model.test_function = model.make_test_function()
+    callback_list = tf.keras.callbacks.CallbackList(callbacks or [], model=model, epochs=1, verbose=0)
     for epoch in range(int(state.epoch.numpy()), options.epochs):
         if result.stopped_early:
             break
         optimizer.learning_rate.assign(options.learning_rate * options.learning_rate_decay**epoch)
         started = time.perf_counter()
-        fitted = model.fit(train_data(epoch), epochs=1, verbose=0, callbacks=callbacks or [])
+        metrics = {f"train_{k}": float(v) for k, v in _train_epoch(model, train_data, epoch, callback_list).items()}
         seconds = {"train_seconds": time.perf_counter() - started}
-        metrics = {f"train_{k}": float(v[-1]) for k, v in fitted.history.items()}
-        metrics.update({f"val_{k}": float(v) for k, v in model.evaluate(validation_data, verbose=0, return_dict=True).items()})
+        metrics.update({f"val_{k}": float(v) for k, v in _evaluate(model, validation_data, epoch).items()})
         seconds["validation_seconds"] = time.perf_counter() - started - seconds["train_seconds"]
         metrics["learning_rate"] = float(optimizer.learning_rate.numpy())
         improved = metrics["val_auc"] > state.best_auc.numpy()

@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from features.dataset import open_dataset
 from features.schema import resolve_schema
-from models.input import InputOptions, Split, TrainingStream, make_tf_dataset, raw_feature_specs
+from models.input import EpochStream, InputOptions, Split, make_tf_dataset, raw_feature_specs
 from tests.conftest import small_table
 
 
@@ -70,15 +70,38 @@ def test_epochs_are_shuffled_reproducibly(data):
     assert collect(resumed)[0]["price"] == second
 
 
-def test_the_training_stream_gives_each_epoch_its_own_shuffle_in_any_order(data):
+def _epoch_batches(stream, epoch):
+    """Take one epoch off the stream as a training loop does: exactly `steps(epoch)` batches."""
+    batches = stream.epoch(epoch)
+    taken = [next(batches) for _ in range(stream.steps(epoch))]
+    stream.finished(epoch)
+    return collect(taken)
+
+
+@pytest.mark.parametrize("batch_size, shuffle_rows, read_batch_rows", [(100, 400, 100), (64, 300, 70), (1000, 10_000, 128)])
+def test_the_epoch_stream_counts_and_gives_each_epochs_batches_in_any_order(data, batch_size, shuffle_rows, read_batch_rows):
     dataset, schema = data
-    options = InputOptions(batch_size=100, shuffle_rows=400, read_batch_rows=100, seed=7)
-    stream = TrainingStream(dataset, schema, Split(0.1), options)
-    assert stream(0) is stream(2)  # one pipeline, built once
-    for epoch in (2, 0, 1, 2):  # a resumed run starts past 0; a pass reads the epoch last asked for
-        expected = collect(make_tf_dataset(dataset, schema, Split(0.1), "train", options, first_epoch=epoch))
-        assert collect(stream(epoch)) == expected, epoch
-    assert collect(stream(0))[0]["price"] != collect(stream(1))[0]["price"]
+    options = InputOptions(batch_size=batch_size, shuffle_rows=shuffle_rows, read_batch_rows=read_batch_rows, seed=7,
+                           chunk_batches=2)
+    stream = EpochStream(dataset, schema, Split(0.1), "train", options)
+    # consecutive epochs run on from one iterator; a resumed run starts past 0, a second training at 0 again
+    for epoch in (2, 3, 4, 0, 1, 1):
+        expected = list(make_tf_dataset(dataset, schema, Split(0.1), "train", options, first_epoch=epoch))
+        assert stream.steps(epoch) == len(expected), epoch
+        assert _epoch_batches(stream, epoch) == collect(expected), epoch
+    assert _epoch_batches(stream, 2)[0]["price"] != _epoch_batches(stream, 3)[0]["price"]
+
+
+def test_an_unshuffled_epoch_stream_repeats_the_same_pass(data):
+    dataset, schema = data
+    options = InputOptions(batch_size=64, read_batch_rows=100)
+    split = Split(split_time=np.datetime64("1970-01-01T00:12:30"))  # rows one second apart: 250 in validation
+    stream = EpochStream(dataset, schema, split, "validation", options, shuffle=False)
+    expected = collect(make_tf_dataset(dataset, schema, split, "validation", options, shuffle=False))
+    assert stream.steps(0) == stream.steps(5) == 4 and len(expected[1]) == 250
+    assert _epoch_batches(stream, 0) == _epoch_batches(stream, 1) == _epoch_batches(stream, 7) == expected
+    features, labels = stream.example()
+    assert len(labels) == 64 and features["price"].numpy().tolist() == expected[0]["price"][:64]
 
 
 def test_time_split(data):
