@@ -114,6 +114,7 @@ def _train_epoch(model: tf.keras.Model, stream: EpochStream, epoch: int, callbac
         raise InputError("training: no rows in the training split (see train.validation_fraction / split_time)")
     batches = stream.epoch(epoch)
     model.reset_metrics()
+    callbacks.set_params({"verbose": 0, "epochs": 1, "steps": steps})
     callbacks.on_train_begin()
     callbacks.on_epoch_begin(epoch)
     logs = None

@@ -6,40 +6,44 @@ import sys
 import time
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 console = Console(stderr=True)
 
 
-def training_progress_callback():
-    """A Keras callback showing examples seen and examples/s within each epoch (terminal only)."""
+def training_progress_callback(batch_size: int, display: Console = console):
+    """A Keras callback with a bar per epoch: batches done of the epoch's, examples, examples/s (terminal only).
+
+    The steps come from the training loop's params (`models.training` counts each epoch's batches
+    ahead); the examples count every batch as full, the last one of a table may be smaller.
+    """
+    import models  # noqa: F401  (first: selects Keras 2 before TensorFlow loads)
     import tensorflow as tf
 
     class TrainingProgress(tf.keras.callbacks.Callback):
         def __init__(self):
             super().__init__()
             self._progress = None
-            self._examples = 0
 
-        def on_train_begin(self, logs=None):
-            if not sys.stderr.isatty():
+        def on_epoch_begin(self, epoch, logs=None):
+            if not display.is_terminal:
                 return
-            self._progress = Progress(SpinnerColumn(), TextColumn("[bold]training"), BarColumn(),
-                                      TextColumn("{task.completed:,.0f} examples"),
+            self._progress = Progress(SpinnerColumn(), TextColumn(f"[bold]epoch {epoch}"), BarColumn(),
+                                      MofNCompleteColumn(), TextColumn("batches, {task.fields[examples]:,} examples"),
                                       TextColumn("{task.fields[rate]:,.0f} examples/s"), TimeElapsedColumn(),
-                                      console=console, transient=True)
+                                      console=display, transient=True)
             self._progress.start()
-            self._task = self._progress.add_task("train", total=None, rate=0.0)
+            self._task = self._progress.add_task("train", total=self.params.get("steps"), examples=0, rate=0.0)
             self._start = time.perf_counter()
 
         def on_train_batch_end(self, batch, logs=None):
             if self._progress is None:
                 return
-            self._examples = (batch + 1) * self.params.get("batch_size", 0) if self.params.get("batch_size") else batch + 1
+            examples = (batch + 1) * batch_size
             elapsed = max(time.perf_counter() - self._start, 1e-9)
-            self._progress.update(self._task, completed=self._examples, rate=self._examples / elapsed)
+            self._progress.update(self._task, completed=batch + 1, examples=examples, rate=examples / elapsed)
 
-        def on_train_end(self, logs=None):
+        def on_epoch_end(self, epoch, logs=None):
             if self._progress is not None:
                 self._progress.stop()
                 self._progress = None

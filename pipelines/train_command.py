@@ -28,7 +28,7 @@ def train(data, config_path, label, vocab_dir, out, model, epochs, batch_size, l
     """Train a CTR model on DATA with the multiplexed embedding of --vocab; track it in MLflow."""
     from rich.table import Table
 
-    from pipelines.progress import console
+    from pipelines.progress import console, training_progress_callback
     from pipelines.train_flow import train_ctr_model
 
     inputs = resolve_inputs(data, config_path, label)
@@ -47,7 +47,7 @@ def train(data, config_path, label, vocab_dir, out, model, epochs, batch_size, l
         outcome = run_optfs(inputs, vocab_dir, out, params, resume, report)
     else:
         outcome = train_ctr_model(inputs, vocab_dir, out, params, resume=resume, ranking_dir=ranking_dir,
-                                  on_epoch_end=report)
+                                  on_epoch_end=report, callbacks=[training_progress_callback(params.batch_size)])
     table = Table(title=f"{params.model}: best epoch {outcome.best_epoch}")
     table.add_column("metric")
     table.add_column("value", justify="right")

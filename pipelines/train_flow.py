@@ -159,8 +159,12 @@ def train_ctr_model(
     resume: bool = False,
     ranking_dir: str | None = None,
     on_epoch_end: Callable[[int, dict], None] | None = None,
+    callbacks: list | None = None,
 ) -> TrainOutcome:
-    """Train `params.model` on the layout of `vocab_dir`; export, write the results and track the run."""
+    """Train `params.model` on the layout of `vocab_dir`; export, write the results and track the run.
+
+    `callbacks`: Keras callbacks for the training loop (the CLI's progress bar).
+    """
     # bad input is found before TensorFlow and MLflow load (seconds of imports)
     stopwatch = Stopwatch()
     out = Path(out)
@@ -234,7 +238,7 @@ def train_ctr_model(
             result = train(model, train_stream, validation, checkpoints,
                            TrainingOptions(params.epochs, params.learning_rate, params.learning_rate_decay,
                                            params.patience, params.seed),
-                           resume=resume, on_epoch_end=log_epoch)
+                           resume=resume, on_epoch_end=log_epoch, callbacks=callbacks)
         metrics = {k: v for k, v in result.best_metrics.items() if k.startswith("val_")}
         gauc = _grouped_auc(model, inputs, split, options)
         if gauc is not None and math.isfinite(gauc):

@@ -30,7 +30,7 @@ def data(tmp_path_factory):
     return dataset, resolve_schema(dataset)
 
 
-def run(data, directory, epochs, resume=False, patience=5):
+def run(data, directory, epochs, resume=False, patience=5, callbacks=None):
     dataset, schema = data
     seed_everything(3)
     model = CtrModel(NumericFields(["x", "z"], [0.0, 0.0], [1.0, 1.0], 4), DnnTower([8]))
@@ -43,6 +43,7 @@ def run(data, directory, epochs, resume=False, patience=5):
         directory,
         TrainingOptions(epochs=epochs, learning_rate=0.02, patience=patience, seed=3),
         resume=resume,
+        callbacks=callbacks,
     )
 
 
@@ -75,3 +76,19 @@ def test_corrupted_checkpoint_is_a_clear_error(data, tmp_path):
         shard.write_bytes(b"garbage")
     with pytest.raises(InputError, match="checkpoint cannot be resumed"):
         run(data, tmp_path / "broken", epochs=2, resume=True)
+
+
+def test_the_progress_bar_counts_each_epochs_batches_and_examples(data, tmp_path):
+    import io
+
+    from rich.console import Console
+
+    from pipelines.progress import training_progress_callback
+
+    screen = io.StringIO()
+    progress = training_progress_callback(batch_size=256, display=Console(file=screen, force_terminal=True, color_system=None, width=140))
+    run(data, tmp_path / "shown", epochs=2, callbacks=[progress])
+    shown = screen.getvalue()
+    # 3,000 training rows in tables of up to 2,000: 8 + 4 batches of at most 256 rows per epoch
+    assert "epoch 0" in shown and "epoch 1" in shown and "examples/s" in shown
+    assert "12/12 batches, 3,072 examples" in shown
