@@ -102,6 +102,13 @@ def _write_history(directory: Path, result: TrainingResult) -> None:
     os.replace(temporary, directory / HISTORY)
 
 
+def _steps(stream: EpochStream, epoch: int, subset: str) -> int:
+    steps = stream.steps(epoch)
+    if steps == 0:
+        raise InputError(f"{subset}: no rows in the {subset} split (see train.validation_fraction / split_time)")
+    return steps
+
+
 def _train_epoch(model: tf.keras.Model, stream: EpochStream, epoch: int, callbacks: tf.keras.callbacks.CallbackList) -> dict:
     """One epoch of `model.fit`'s loop on the stream's running iterator; the epoch's metrics.
 
@@ -109,9 +116,7 @@ def _train_epoch(model: tf.keras.Model, stream: EpochStream, epoch: int, callbac
     its data; here the steps are counted ahead and the next epoch's batches are already on their way.
     Callbacks see what `fit(epochs=1)` shows them: a training run per epoch.
     """
-    steps = stream.steps(epoch)
-    if steps == 0:
-        raise InputError("training: no rows in the training split (see train.validation_fraction / split_time)")
+    steps = _steps(stream, epoch, "training")
     batches = stream.epoch(epoch)
     model.reset_metrics()
     callbacks.set_params({"verbose": 0, "epochs": 1, "steps": steps})
@@ -131,9 +136,7 @@ def _train_epoch(model: tf.keras.Model, stream: EpochStream, epoch: int, callbac
 
 def _evaluate(model: tf.keras.Model, stream: EpochStream, epoch: int) -> dict:
     """`model.evaluate` on the stream's running iterator (every pass of an unshuffled stream is the same)."""
-    steps = stream.steps(epoch)
-    if steps == 0:
-        raise InputError("validation: no rows in the validation split (see train.validation_fraction / split_time)")
+    steps = _steps(stream, epoch, "validation")
     batches = stream.epoch(epoch)
     model.reset_metrics()
     for _ in range(steps):
