@@ -358,9 +358,14 @@ def build_layout(
     return layout
 
 
+def head_tokens(counts: ValueCounts, layout: Layout, feature: str) -> pl.Series:
+    """A feature's head tokens in row order: the first `head_rows` of its ranked values."""
+    return counts.ranked(feature).head(layout.features[feature].head_rows)[TOKEN]
+
+
 def head_vocabularies(counts: ValueCounts, layout: Layout) -> dict[str, list[str]]:
-    """Each feature's head tokens in row order: the first `head_rows` of its ranked values."""
-    return {name: counts.ranked(name).head(feature.head_rows)[TOKEN].to_list() for name, feature in layout.features.items()}
+    """Each feature's head tokens in row order, as lists."""
+    return {name: head_tokens(counts, layout, name).to_list() for name in layout.features}
 
 
 def _check_file_name(feature: str) -> None:
@@ -388,9 +393,9 @@ def write_vocab_artifact(
         frame = counts.frame()
         counts_written = writer.submit(
             lambda: frame.rechunk().write_parquet(staging / COUNTS_FILE, compression="zstd", compression_level=1))
-        for name, feature in layout.features.items():
+        for name in layout.features:
             with open(staging / layout.vocabulary_file(name), "wb") as handle:  # one token per line, as they are
-                counts.ranked(name).head(feature.head_rows).select(TOKEN).write_csv(
+                head_tokens(counts, layout, name).to_frame().write_csv(
                     handle, include_header=False, quote_style="never", line_terminator="\n")
         (staging / LAYOUT_FILE).write_text(layout.to_json(), encoding="utf-8")
         counts_written.result()

@@ -358,9 +358,8 @@ class ValueCounts:
         # as zstd-compressed Arrow IPC: a third of polars' own pickle, and Beam copies what it ships several
         # times. Counts still packed as they arrived ship as they are: a local runner's grouping unpickles
         # and pickles again every accumulator it passes on, which would otherwise cost a round trip of both.
-        shipped = {feature: self._packed[feature] if feature in self._packed else None if frame is None else _compressed(frame)
-                   for feature, frame in self._merged.items()}
-        return {**self.__dict__, "_merged": shipped, "_packed": {}, "_split": {}}
+        shipped = {feature: None if frame is None else _compressed(frame) for feature, frame in self._merged.items()}
+        return {**self.__dict__, "_merged": {**shipped, **self._packed}, "_packed": {}, "_split": {}}
 
     def __setstate__(self, state: dict) -> None:
         packed = {feature: data for feature, data in state["_merged"].items() if data is not None}
