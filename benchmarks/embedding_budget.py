@@ -125,7 +125,7 @@ class Trainer:
 
     def __init__(self, dataset: Dataset, config_path: Path, args: argparse.Namespace, seed: int):
         import models  # noqa: F401  (Keras 2 before TensorFlow)
-        from models.input import EpochStream, InputOptions
+        from models.input import InputOptions, split_streams
         from pipelines.command_inputs import resolve_inputs
         from pipelines.train_flow import _numeric_moments, _split
 
@@ -140,8 +140,7 @@ class Trainer:
         split = _split(self.params)
         options = InputOptions(batch_size=self.params.batch_size, shuffle_rows=self.params.shuffle_rows, seed=seed)
         self.numeric = _numeric_moments(self.inputs, split, options)
-        self.epochs = EpochStream(self.inputs.dataset, self.inputs.schema, split, "train", options)
-        self.validation = EpochStream(self.inputs.dataset, self.inputs.schema, split, "validation", options, shuffle=False)
+        self.epochs, self.validation = split_streams(self.inputs.dataset, self.inputs.schema, split, options)
 
     def train(self, vocab_dir: Path, checkpoints: Path) -> dict:
         from features.layout import read_vocab_artifact

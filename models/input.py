@@ -195,10 +195,16 @@ class EpochStream:
     """
 
     def __init__(self, dataset: ParquetDataset, schema: DatasetSchema, split: Split,
-                 subset: Literal["train", "validation"], options: InputOptions = InputOptions(), shuffle: bool = True):
+                 subset: Literal["train", "validation"], options: InputOptions = InputOptions(), shuffle: bool = True,
+                 subset_rows: list[list[int]] | None = None):
+        """`subset_rows`: the subset's rows per record batch of each row group, as `_split_rows` counts them
+        (counted here when not given)."""
         self._source = (dataset, schema, split, subset, options)
         self._shuffle = shuffle
-        self._subset_rows = _subset_rows(dataset, schema, split, subset, options)
+        if subset_rows is None:
+            train_rows, validation_rows = _split_rows(dataset, schema, split, options)
+            subset_rows = validation_rows if subset == "validation" else train_rows
+        self._subset_rows = subset_rows
         self._first_epoch = 0
         self._batches = _batches_of(*self._source, lambda: itertools.count(self._first_epoch) if shuffle else itertools.repeat(None))
         self._iterator = None
@@ -228,18 +234,28 @@ class EpochStream:
         return next(iter(_batches_of(*self._source, lambda: [None])))
 
 
-def _subset_rows(dataset: ParquetDataset, schema: DatasetSchema, split: Split, subset: Literal["train", "validation"],
-                 options: InputOptions) -> list[list[int]]:
-    """Per row group (in file order), the rows of each record batch `iter_split_tables` reads that fall in `subset`;
+def split_streams(dataset: ParquetDataset, schema: DatasetSchema, split: Split,
+                  options: InputOptions = InputOptions()) -> tuple[EpochStream, EpochStream]:
+    """The training stream (shuffled per epoch) and the validation stream (unshuffled), counted in one pass."""
+    train_rows, validation_rows = _split_rows(dataset, schema, split, options)
+    return (EpochStream(dataset, schema, split, "train", options, subset_rows=train_rows),
+            EpochStream(dataset, schema, split, "validation", options, shuffle=False, subset_rows=validation_rows))
+
+
+def _split_rows(dataset: ParquetDataset, schema: DatasetSchema, split: Split,
+                options: InputOptions) -> tuple[list[list[int]], list[list[int]]]:
+    """(training, validation) rows of each record batch `iter_split_tables` reads, per row group in file order;
     only the columns the split needs are read."""
     columns = [schema.label] if split.split_time is None or schema.timestamp is None else [schema.label, schema.timestamp]
-    rows = []
+    train, validation = [], []
     for ref in dataset.row_groups():
-        rows.append([])
+        train.append([])
+        validation.append([])
         for origin, batch in read_row_group(ref, columns, options.read_batch_rows):
-            in_validation = split.validation_mask(origin, batch, schema.timestamp)
-            rows[-1].append(int(np.count_nonzero(in_validation if subset == "validation" else ~in_validation)))
-    return rows
+            held_out = int(np.count_nonzero(split.validation_mask(origin, batch, schema.timestamp)))
+            train[-1].append(batch.num_rows - held_out)
+            validation[-1].append(held_out)
+    return train, validation
 
 
 def _batches_of(

@@ -95,7 +95,7 @@ def select_optfs(
     """Search the gates on the layout of `vocab_dir`, prune it, and train the final model on the pruned layout."""
     import models  # noqa: F401
     from models.field_encoder import FieldEncoder
-    from models.input import EpochStream, InputOptions
+    from models.input import InputOptions, split_streams
     from models.numeric_fields import NumericFields
     from models.optfs_gate import GatedEmbedding, OptFsCtrModel, OptFsGate
     from models.optfs_search import OptFsOptions, optfs_search
@@ -127,8 +127,7 @@ def select_optfs(
     timestamps = {spec.name: spec.timestamps for spec in inputs.schema.features if spec.timestamps}
     base = build_ctr_model(params.model, fields, params.model_parameters, timestamps)
     model = OptFsCtrModel(base.encoder, base.tower, gate, gate_learning_rate=optfs.gate_learning_rate)
-    train_stream = EpochStream(inputs.dataset, inputs.schema, split, "train", options)
-    validation = EpochStream(inputs.dataset, inputs.schema, split, "validation", options, shuffle=False)
+    train_stream, validation = split_streams(inputs.dataset, inputs.schema, split, options)
 
     def log_epoch(phase: str, epoch: int, metrics: dict) -> None:
         mlflow.log_metrics({f"{phase}_{k}": v for k, v in metrics.items() if math.isfinite(v)}, step=epoch)

@@ -178,7 +178,7 @@ def train_ctr_model(
 
     import models  # noqa: F401  (first: selects Keras 2 and quiets TensorFlow before anything loads it)
     from models.field_encoder import FieldEncoder
-    from models.input import EpochStream, InputOptions, raw_feature_specs
+    from models.input import InputOptions, raw_feature_specs, split_streams
     from models.numeric_fields import NumericFields
     from models.preprocessing import FeaturePreprocessing
     from models.registry import build_ctr_model, check_model_name
@@ -203,8 +203,7 @@ def train_ctr_model(
     encoder = model.encoder  # decides the raw inputs: HSTU's include the history's timestamps
     all_specs = raw_feature_specs(inputs.schema, inputs.dataset.schema)
     raw_specs = {name: all_specs[name] for name in encoder.input_names}
-    train_stream = EpochStream(inputs.dataset, inputs.schema, split, "train", options)
-    validation = EpochStream(inputs.dataset, inputs.schema, split, "validation", options, shuffle=False)
+    train_stream, validation = split_streams(inputs.dataset, inputs.schema, split, options)
 
     layout_bytes = (Path(vocab_dir) / LAYOUT_FILE).read_bytes()
     tags = {

@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from features.dataset import open_dataset
 from features.schema import resolve_schema
-from models.input import EpochStream, InputOptions, Split, make_tf_dataset, raw_feature_specs
+from models.input import EpochStream, InputOptions, Split, make_tf_dataset, raw_feature_specs, split_streams
 from tests.conftest import small_table
 
 
@@ -90,6 +90,10 @@ def test_the_epoch_stream_counts_and_gives_each_epochs_batches_in_any_order(data
         assert stream.steps(epoch) == len(expected), epoch
         assert _epoch_batches(stream, epoch) == collect(expected), epoch
     assert _epoch_batches(stream, 2)[0]["price"] != _epoch_batches(stream, 3)[0]["price"]
+    train, validation = split_streams(dataset, schema, Split(0.1), options)  # both counted in one pass
+    assert [train.steps(epoch) for epoch in range(3)] == [stream.steps(epoch) for epoch in range(3)]
+    alone = EpochStream(dataset, schema, Split(0.1), "validation", options, shuffle=False)
+    assert validation.steps(0) == alone.steps(0) and _epoch_batches(validation, 0) == _epoch_batches(alone, 0)
 
 
 def test_an_unshuffled_epoch_stream_repeats_the_same_pass(data):

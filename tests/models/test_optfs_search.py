@@ -18,7 +18,7 @@ from features.schema import resolve_schema
 from features.vocabulary import ValueCounts
 from models.dnn import DnnTower
 from models.field_encoder import FieldEncoder
-from models.input import EpochStream, InputOptions, Split
+from models.input import InputOptions, Split, split_streams
 from models.multiplexed_embedding import MultiplexedEmbedding
 from models.optfs_gate import GatedEmbedding, OptFsCtrModel, OptFsGate
 from models.optfs_search import OptFsOptions, optfs_search
@@ -58,8 +58,7 @@ def run(data, directory, resume=False, search_epochs=3, retrain=True):
     split = Split(0.25, seed=1)
     result = optfs_search(
         model, gate,
-        EpochStream(dataset, schema, split, "train", options),
-        EpochStream(dataset, schema, split, "validation", options, shuffle=False),
+        *split_streams(dataset, schema, split, options),
         directory, TrainingOptions(epochs=2, learning_rate=0.02, patience=1, seed=1),
         OptFsOptions(search_epochs=search_epochs, final_tau=20.0, rewind_epoch=1, retrain=retrain), resume=resume)
     return result, gate, layout, counts

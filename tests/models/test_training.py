@@ -13,7 +13,7 @@ from features.errors import InputError
 from features.schema import resolve_schema
 from models.ctr_model import CtrModel
 from models.dnn import DnnTower
-from models.input import EpochStream, InputOptions, Split
+from models.input import InputOptions, Split, split_streams
 from models.numeric_fields import NumericFields
 from models.training import TrainingOptions, seed_everything, train
 
@@ -38,8 +38,7 @@ def run(data, directory, epochs, resume=False, patience=5, callbacks=None):
     split = Split(0.25, seed=1)
     return train(
         model,
-        EpochStream(dataset, schema, split, "train", options),
-        EpochStream(dataset, schema, split, "validation", options, shuffle=False),
+        *split_streams(dataset, schema, split, options),
         directory,
         TrainingOptions(epochs=epochs, learning_rate=0.02, patience=patience, seed=3),
         resume=resume,
