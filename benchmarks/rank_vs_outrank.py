@@ -4,8 +4,12 @@
   (featureplex) and, from the same rows, `data.csv` (the reference; features.outrank_compat.csv_text).
 - featureplex: `pipelines.rank_pipeline.rank(path, config, out)` with the default config, all rows.
 - OutRank 0.97.5: MI-numba-randomized from CSV, all rows (--subsampling 1), 2 threads.
-- I/O floor: the same columns read with polars (streamed in batches) and one bincount per column
-  (of a hash of each value, lists exploded): the least any ranking over these columns must do.
+- I/O floor: the columns rank reads (the label, the timestamp and every ranked feature; not the
+  sequence columns, which rank skips) read with polars (streamed in batches) and one bincount per
+  column (of a hash of each value): the least any ranking over these columns must do.
+- Beam floor: the same reads and bincounts as one pass of the Beam pipeline rank runs
+  (pipelines.beam_combine, the local runner, Beam imported inside the timing as rank does): what
+  Beam and our reader cost before any counting of ours.
 
 Each contender runs in its own process; wall time and peak RSS (wait4 ru_maxrss) are measured from
 the outside, and the time of the work itself (after imports) from the inside. Prints a table with the
@@ -126,24 +130,80 @@ def child_featureplex(data: str, out: str) -> dict:
     return {"seconds": time.perf_counter() - start}
 
 
-def child_floor(data: str) -> dict:
-    """Read the columns rank reads (label and features) and bincount a hash of each value."""
-    import polars as pl
-
-    from features.dataset import open_dataset
+def ranked_columns(data: str) -> tuple[object, list[str], list[str]]:
+    """The dataset, the columns rank reads (label, timestamp, ranked features) and the text ones among them."""
+    from features.config import FeatureplexConfig
+    from features.dataset import open_dataset, text_columns
     from features.schema import resolve_schema
+    from pipelines.rank_pipeline import key_rules
 
     dataset = open_dataset(data)
     schema = resolve_schema(dataset)
-    columns = [schema.label, *schema.names()]
+    features = [rule.name for rule in key_rules(dataset, schema, FeatureplexConfig().rank)]
+    columns = [name for name in (schema.label, schema.timestamp) if name] + features
+    return dataset, columns, text_columns(dataset, features)
+
+
+def hashed_bincount(series) -> np.ndarray:
+    return np.bincount((series.hash(seed=0) % FLOOR_BUCKETS).to_numpy().astype(np.int64), minlength=FLOOR_BUCKETS)
+
+
+def child_floor(data: str) -> dict:
+    """Read the columns rank reads and bincount a hash of each value."""
+    import polars as pl
+
+    dataset, columns, _ = ranked_columns(data)
     start = time.perf_counter()
     counts = {name: np.zeros(FLOOR_BUCKETS, dtype=np.int64) for name in columns}
     for frame in pl.scan_parquet(list(dataset.files)).select(columns).collect_batches():
         for series in frame.iter_columns():
-            values = series.explode() if isinstance(series.dtype, pl.List) else series
-            codes = (values.hash(seed=0) % FLOOR_BUCKETS).to_numpy().astype(np.int64)
-            counts[series.name] += np.bincount(codes, minlength=FLOOR_BUCKETS)
+            counts[series.name] += hashed_bincount(series)
     return {"seconds": time.perf_counter() - start}
+
+
+class FloorCounts:
+    """The floor's bincounts as an accumulator of the Beam pass (pipelines.beam_combine's protocol)."""
+
+    def __init__(self):
+        self.counts: dict[str, np.ndarray] = {}
+
+    def prepare(self, origin, batch) -> dict[str, np.ndarray]:  # on the reading threads, as rank's counting
+        import polars as pl
+
+        return {name: hashed_bincount(pl.from_arrow(column).to_physical())
+                for name, column in zip(batch.schema.names, batch.columns)}
+
+    def add_prepared(self, origin, counts: dict[str, np.ndarray]) -> "FloorCounts":
+        for name, part in counts.items():
+            self.counts[name] = self.counts.get(name, 0) + part
+        return self
+
+    def merge(self, others: list["FloorCounts"]) -> "FloorCounts":
+        for other in others:
+            self.add_prepared(None, other.counts)
+        return self
+
+    def compact(self) -> "FloorCounts":
+        return self
+
+    def result(self) -> dict[str, int]:
+        return {name: int(part.sum()) for name, part in self.counts.items()}
+
+
+def child_beam_floor(data: str) -> dict:
+    """The floor's reads and bincounts as one Beam pass, Beam imported inside the timing (as rank() does)."""
+    from features.config import FeatureplexConfig
+    from pipelines.pass_spec import PassSpec
+
+    dataset, columns, text = ranked_columns(data)
+    start = time.perf_counter()
+    from pipelines.beam_combine import combine_passes
+
+    combine_passes(dataset, FeatureplexConfig().rank.batch_rows, PassSpec(tuple(columns), (FloorCounts,), tuple(text)))
+    return {"seconds": time.perf_counter() - start}
+
+
+CHILDREN = {"featureplex": child_featureplex, "floor": child_floor, "beam-floor": child_beam_floor}
 
 
 def reference_command(data: str, out: str) -> list[str]:
@@ -186,7 +246,7 @@ def row(name: str, result: dict | None, rows: int) -> str:
 def main(argv: list[str] | None = None) -> int:
     if argv is None and len(sys.argv) > 1 and sys.argv[1] == "--child":
         kind, *paths = sys.argv[2:]
-        print(json.dumps(child_featureplex(*paths) if kind == "featureplex" else child_floor(*paths)))
+        print(json.dumps(CHILDREN[kind](*paths)))
         return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=400_000)
@@ -205,6 +265,8 @@ def main(argv: list[str] | None = None) -> int:
 
     floor = measure([*me, "floor", str(parquet)], workdir, "floor")
     print(f"I/O floor done: {floor['wall']:.1f} s", flush=True)
+    beam_floor = measure([*me, "beam-floor", str(parquet)], workdir, "beam_floor")
+    print(f"Beam floor done: {beam_floor['wall']:.1f} s", flush=True)
     ours = measure([*me, "featureplex", str(parquet), str(workdir / "rank_out")], workdir, "featureplex")
     print(f"featureplex done: {ours['wall']:.1f} s", flush=True)
     reference = None
@@ -220,12 +282,16 @@ def main(argv: list[str] | None = None) -> int:
     print(row("featureplex (Parquet)", ours, args.rows))
     print(row("outrank 0.97.5 (CSV)", reference, args.rows))
     print(row("I/O floor (polars)", floor, args.rows))
+    print(row("Beam floor (1 pass)", beam_floor, args.rows))
     print()
     if reference is not None:
         print(f"outrank / featureplex, end to end (wall): {reference['wall'] / ours['wall']:.1f}x  (goal >= 30x)")
     print(f"featureplex / I/O floor, work:            {ours['seconds'] / floor['seconds']:.1f}x  (goal <= 3x)")
     print(f"featureplex / I/O floor, wall:            {ours['wall'] / floor['wall']:.1f}x")
-    print("work s: inside the process, after imports (featureplex: the rank() call; floor: read + bincounts)")
+    print(f"Beam floor / I/O floor, work:             {beam_floor['seconds'] / floor['seconds']:.1f}x  (Beam and the reader alone)")
+    print(f"featureplex / Beam floor, work:           {ours['seconds'] / beam_floor['seconds']:.1f}x  (our counting and artifact)")
+    print("work s: inside the process, after imports (featureplex: the rank() call, Beam imported in it;")
+    print("        floor: read + bincounts; Beam floor: Beam import + the pass)")
     return 0
 
 
