@@ -6,6 +6,13 @@ epochs, batch size, learning rate and seed, each with its tower's default parame
 of models/*.py give them). The synthetic label has a known logit, so the script also prints the
 oracle AUC on the same validation rows: the ceiling no model can pass.
 
+It also prints each model's learned XOR effect: xor_a and xor_b are independent of every other term
+of the logit, so half the difference between the model's mean logit on the unequal cells and on the
+equal cells, (z01 + z10 - z00 - z11) / 2, is how much of the XOR term the model has learned. The
+truth is 2 x 0.9 = 1.8; a model that cannot cross two fields (lr) shows ~0, and a model that has
+learned the XOR shows the same value as any other that has (below 1.8: a model that sees only part
+of the other terms predicts a flatter logit, for every feature alike).
+
 Every model trains with `train.embedding_l2` = `--embedding-l2` (default 1e-3: without it every model
 memorises the high-cardinality fields within one pass and is best after its first epoch; 0 gives
 the unregularised comparison).
@@ -50,21 +57,27 @@ def effect_of(values: np.ndarray, effects: dict[str, float]) -> np.ndarray:
     return np.where(keys[order][where] == text, table[order][where], 0.0)
 
 
-def oracle_auc(data: Path, config: Path, validation_fraction: float, seed: int) -> float:
-    """AUC of the true logit (ground_truth.json) on the validation rows the models are scored on."""
+def validation_tables(data: Path, config: Path, validation_fraction: float, seed: int) -> list:
+    """The validation rows the models are scored on, as Arrow tables."""
+    from models.input import InputOptions, Split, iter_split_tables
+    from pipelines.command_inputs import resolve_inputs
+
+    inputs = resolve_inputs(str(data), str(config), None)
+    return list(iter_split_tables(inputs.dataset, inputs.schema, Split(validation_fraction, seed), "validation",
+                                  InputOptions(), epoch=None))
+
+
+def oracle_auc(data: Path, tables: list) -> float:
+    """AUC of the true logit (ground_truth.json) on the validation rows."""
     import pyarrow.compute as pc
 
-    from models.input import InputOptions, Split, iter_split_tables
     from models.metrics import grouped_auc
-    from pipelines.command_inputs import resolve_inputs
     from pipelines.synth import category_affinity
 
     truth = json.loads((data / "ground_truth.json").read_text())["logit"]
     coefficients = truth["coefficients"]
-    inputs = resolve_inputs(str(data), str(config), None)
     labels, logits = [], []
-    for table in iter_split_tables(inputs.dataset, inputs.schema, Split(validation_fraction, seed), "validation",
-                                   InputOptions(), epoch=None):
+    for table in tables:
         def column(name: str) -> np.ndarray:
             return table.column(name).to_numpy()
 
@@ -79,6 +92,23 @@ def oracle_auc(data: Path, config: Path, validation_fraction: float, seed: int) 
         logits.append(logit)
     labels, logits = np.concatenate(labels), np.concatenate(logits)
     return grouped_auc(np.zeros(len(labels)), labels, logits)
+
+
+def xor_effect(model, raw_specs: dict, label: str, tables: list, batch_size: int) -> float:
+    """The XOR effect the model learned (module docstring): (z01 + z10 - z00 - z11) / 2 of mean logits."""
+    from models.input import to_feature_dict
+
+    logits, first, second = [], [], []
+    for table in tables:
+        for start in range(0, table.num_rows, batch_size):
+            piece = table.slice(start, batch_size)
+            features, _ = to_feature_dict(piece, raw_specs, label)
+            logits.append(model(features, training=False).numpy()[:, 0])
+            first.append(piece.column("xor_a").to_numpy())
+            second.append(piece.column("xor_b").to_numpy())
+    logits, first, second = np.concatenate(logits), np.concatenate(first), np.concatenate(second)
+    mean = {(a, b): logits[(first == a) & (second == b)].mean() for a in (0, 1) for b in (0, 1)}
+    return float((mean[0, 1] + mean[1, 0] - mean[0, 0] - mean[1, 1]) / 2)
 
 
 def run_seed(work: Path, seed: int, args) -> dict[str, dict]:
@@ -96,6 +126,8 @@ def run_seed(work: Path, seed: int, args) -> dict[str, dict]:
     if not (vocab / "layout.json").exists():
         build_vocabulary(data, config, vocab)
 
+    validation_fraction = resolve_inputs(str(data), str(config), None).config.train.validation_fraction
+    tables = validation_tables(data, config, validation_fraction, seed)
     results = {}
     for name in args.models:
         inputs = resolve_inputs(str(data), str(config), None)
@@ -110,18 +142,20 @@ def run_seed(work: Path, seed: int, args) -> dict[str, dict]:
         results[name] = {
             "val_auc": outcome.metrics["val_auc"], "val_logloss": outcome.metrics["val_logloss"],
             "best_epoch": outcome.best_epoch, "seconds": time.perf_counter() - started,
+            "xor_effect": xor_effect(outcome.model, outcome.raw_specs, inputs.schema.label, tables, args.batch_size),
         }
         print(f"seed {seed} {name:9s} val_auc {results[name]['val_auc']:.4f}  val_logloss "
-              f"{results[name]['val_logloss']:.4f}  best epoch {outcome.best_epoch}  "
-              f"({results[name]['seconds']:.0f}s)", flush=True)
-    validation_fraction = resolve_inputs(str(data), str(config), None).config.train.validation_fraction
-    results["oracle"] = {"val_auc": oracle_auc(data, config, validation_fraction, seed)}
+              f"{results[name]['val_logloss']:.4f}  xor effect {results[name]['xor_effect']:.3f}  "
+              f"best epoch {outcome.best_epoch}  ({results[name]['seconds']:.0f}s)", flush=True)
+    truth = json.loads((data / "ground_truth.json").read_text())["logit"]["coefficients"]["xor"]
+    results["oracle"] = {"val_auc": oracle_auc(data, tables), "xor_effect": 2 * truth}
     return results
 
 
 def print_table(all_results: dict[int, dict[str, dict]], models: list[str]) -> None:
     seeds = sorted(all_results)
-    header = f"{'model':10s}" + "".join(f" | seed {s} AUC  logloss" for s in seeds) + " | mean AUC | vs dnn  | vs lr"
+    header = (f"{'model':10s}" + "".join(f" | seed {s} AUC  logloss  XOR" for s in seeds)
+              + " | mean AUC | vs dnn  | vs lr")
     print("\n" + header + "\n" + "-" * len(header))
     mean = {m: float(np.mean([all_results[s][m]["val_auc"] for s in seeds])) for m in [*models, "oracle"]}
     for name in [*models, "oracle"]:
@@ -129,7 +163,7 @@ def print_table(all_results: dict[int, dict[str, dict]], models: list[str]) -> N
         for s in seeds:
             r = all_results[s][name]
             logloss = f"{r['val_logloss']:.4f}" if "val_logloss" in r else "   -  "
-            cells += f" | {r['val_auc']:.4f}  {logloss}    "
+            cells += f" | {r['val_auc']:.4f}  {logloss}  {r['xor_effect']:.2f}"
         versus_dnn = f"{mean[name] - mean['dnn']:+.4f}" if "dnn" in mean and name != "oracle" else "   -   "
         versus_lr = f"{mean[name] - mean['lr']:+.4f}" if "lr" in mean and name != "oracle" else "   -   "
         print(f"{name:10s}{cells} | {mean[name]:.4f}   | {versus_dnn} | {versus_lr}")
