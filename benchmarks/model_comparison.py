@@ -57,14 +57,12 @@ def effect_of(values: np.ndarray, effects: dict[str, float]) -> np.ndarray:
     return np.where(keys[order][where] == text, table[order][where], 0.0)
 
 
-def validation_tables(data: Path, config: Path, validation_fraction: float, seed: int) -> list:
-    """The validation rows the models are scored on, as Arrow tables."""
+def validation_tables(inputs, seed: int) -> list:
+    """The validation rows the models are scored on (the config's validation fraction), as Arrow tables."""
     from models.input import InputOptions, Split, iter_split_tables
-    from pipelines.command_inputs import resolve_inputs
 
-    inputs = resolve_inputs(str(data), str(config), None)
-    return list(iter_split_tables(inputs.dataset, inputs.schema, Split(validation_fraction, seed), "validation",
-                                  InputOptions(), epoch=None))
+    split = Split(inputs.config.train.validation_fraction, seed)
+    return list(iter_split_tables(inputs.dataset, inputs.schema, split, "validation", InputOptions(), epoch=None))
 
 
 def oracle_auc(data: Path, tables: list) -> float:
@@ -126,8 +124,7 @@ def run_seed(work: Path, seed: int, args) -> dict[str, dict]:
     if not (vocab / "layout.json").exists():
         build_vocabulary(data, config, vocab)
 
-    validation_fraction = resolve_inputs(str(data), str(config), None).config.train.validation_fraction
-    tables = validation_tables(data, config, validation_fraction, seed)
+    tables = validation_tables(resolve_inputs(str(data), str(config), None), seed)
     results = {}
     for name in args.models:
         inputs = resolve_inputs(str(data), str(config), None)
