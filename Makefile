@@ -8,8 +8,9 @@ DEMO_ROWS ?= 200000
 # Most of a test's time is single-threaded (interpreter and TensorFlow start-up, Beam, MLflow), so two
 # workers keep both cores busy. TEST_WORKERS=0 runs everything in this process.
 TEST_WORKERS ?= 2
+API_DOCS ?= docs/api
 
-.PHONY: demo test venv clean
+.PHONY: demo test venv clean notebook docs
 
 venv: $(VENV)/.installed
 
@@ -25,5 +26,14 @@ demo: venv
 test: venv
 	$(BIN)/python -m pytest --numprocesses $(TEST_WORKERS) --dist loadfile
 
+# The API reference: HTML from the docstrings (pdoc), rebuilt whole; a pdoc warning fails it.
+docs: venv
+	rm -rf $(API_DOCS)
+	$(BIN)/python docs/build_api.py $(API_DOCS)
+
 clean:
 	rm -rf $(DEMO) mlruns mlflow.db .pytest_cache
+
+# Re-execute notebooks/quickstart.ipynb and store its outputs (the suite checks they are current).
+notebook: venv
+	$(BIN)/python notebooks/refresh.py

@@ -56,8 +56,17 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.train_vs_fuxictr import (  # noqa: E402
-    SPLIT_START, VALID_START, ensure_venv, featureplex_config, featureplex_parameters, fuxictr_feature_cols,
-    print_summary, run_platform, shared_data, shared_spec, steady,
+    SPLIT_START,
+    VALID_START,
+    ensure_venv,
+    featureplex_config,
+    featureplex_parameters,
+    fuxictr_feature_cols,
+    print_summary,
+    run_platform,
+    shared_data,
+    shared_spec,
+    steady,
 )
 
 MODELS = ("dnn", "din", "hstu")
@@ -75,8 +84,8 @@ def prepare_beauty(work: Path, source: Path, max_length: int, limit_users: int |
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from pipelines.ctr_rows import build_ctr_rows
-    from pipelines.user_histories import UserHistories, read_user_histories
+    from featureplex.pipelines.datasets.ctr_rows import build_ctr_rows
+    from featureplex.pipelines.datasets.user_histories import UserHistories, read_user_histories
 
     root = work / f"beauty-len{max_length}-users{limit_users or 'all'}-seed{seed}"
     paths = {name: root / f"{name}.parquet" for name in ("train", "valid", "test")}

@@ -110,7 +110,7 @@ def write_config(path: Path, config: dict) -> Path:
 
 def full_head_rows(dataset: Dataset, scratch: Path, dimension: int) -> tuple[int, dict[str, int]]:
     """Rows of a collision-free table for every value seen: padding + distinct values + missing rows."""
-    from pipelines.vocab_pipeline import build_vocabulary
+    from featureplex.pipelines.stages.vocab import build_vocabulary
 
     config = {**dataset.config, "vocab": {"mode": "hybrid", "dimension": dimension, "min_count": 1}}
     with warnings.catch_warnings():
@@ -124,10 +124,9 @@ class Trainer:
     """Trains the DNN on one dataset under any layout, every run on the same epochs' batches."""
 
     def __init__(self, dataset: Dataset, config_path: Path, args: argparse.Namespace, seed: int):
-        import models  # noqa: F401  (Keras 2 before TensorFlow)
-        from models.input import InputOptions, split_streams
-        from pipelines.command_inputs import resolve_inputs
-        from pipelines.train_flow import _numeric_moments, _split
+        from featureplex.models.input import split_streams
+        from featureplex.pipelines.inputs import resolve_inputs
+        from featureplex.pipelines.training import data_split, numeric_moments
 
         self.args = args
         self.dataset = dataset
@@ -137,36 +136,28 @@ class Trainer:
             "epochs": dataset.epochs, "batch_size": dataset.batch_size, "learning_rate": args.learning_rate,
             "validation_fraction": dataset.validation_fraction, "patience": dataset.epochs, "seed": seed,
         })
-        split = _split(self.params)
-        options = InputOptions(batch_size=self.params.batch_size, shuffle_rows=self.params.shuffle_rows, seed=seed)
-        self.numeric = _numeric_moments(self.inputs, split, options)
+        split, options = data_split(self.params)
+        self.moments = numeric_moments(self.inputs, split, options)
         self.epochs, self.validation = split_streams(self.inputs.dataset, self.inputs.schema, split, options)
 
     def train(self, vocab_dir: Path, checkpoints: Path) -> dict:
-        from features.layout import read_vocab_artifact
-        from models.field_encoder import FieldEncoder
-        from models.multiplexed_embedding import MultiplexedEmbedding
-        from models.numeric_fields import NumericFields
-        from models.preprocessing import FeaturePreprocessing
-        from models.registry import build_ctr_model
-        from models.training import TrainingOptions, seed_everything, train
+        from featureplex.features.embedding.vocab_artifact import VocabArtifact
+        from featureplex.models.assembly import build_model
+        from featureplex.models.training import seed_everything, train
+        from featureplex.pipelines.training import numeric_fields, training_options
 
-        layout, vocabularies = read_vocab_artifact(vocab_dir)
+        vocab = VocabArtifact.read(vocab_dir)
         seed_everything(self.params.seed)
-        names, means, stds = self.numeric
-        numeric = NumericFields(names, means, stds, layout.dimension) if names else None
-        fields = FieldEncoder(FeaturePreprocessing(layout, vocabularies), MultiplexedEmbedding.from_layout(layout), numeric)
-        model = build_ctr_model(self.params.model, fields, self.params.model_parameters, {})
-        options = TrainingOptions(self.params.epochs, self.params.learning_rate, self.params.learning_rate_decay,
-                                  self.params.patience, self.params.seed)
-        result = train(model, self.epochs, self.validation, checkpoints, options)
+        model = build_model(vocab.layout, vocab.vocabularies, self.inputs.schema, self.params,
+                            numeric_fields(self.moments, vocab.layout))
+        result = train(model, self.epochs, self.validation, checkpoints, training_options(self.params))
         return {**result.best_metrics, "best_epoch": result.best_epoch}
 
 
 def run_dataset(dataset: Dataset, scratch: Path, args: argparse.Namespace) -> list[Result]:
     """Every (seed, budget, mode) of one dataset; the seed sets the validation split, the model's
     initialisation, the batch order and the vocab salts."""
-    from pipelines.vocab_pipeline import build_vocabulary
+    from featureplex.pipelines.stages.vocab import build_vocabulary
 
     scratch.mkdir(parents=True, exist_ok=True)
     full, distinct = full_head_rows(dataset, scratch, args.dimension)
@@ -263,7 +254,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="embedding-budget-") as temporary:
         scratch = args.keep or Path(temporary)
         if not args.skip_synth:
-            from pipelines.synth import generate_synthetic
+            from featureplex.pipelines.datasets.synth import generate_synthetic
 
             data = scratch / "synth" / "data"
             if not data.exists():

@@ -35,7 +35,13 @@ import polars as pl
 import torch
 from fuxictr.preprocess import FeatureProcessor
 from fuxictr.pytorch.dataloaders import RankDataLoader
-from fuxictr.pytorch.layers import DIN_Attention, FeatureEmbedding, FeatureEmbeddingDict, MLP_Block, ScaledDotProductAttention
+from fuxictr.pytorch.layers import (
+    DIN_Attention,
+    FeatureEmbedding,
+    FeatureEmbeddingDict,
+    MLP_Block,
+    ScaledDotProductAttention,
+)
 from fuxictr.pytorch.models import BaseModel
 from fuxictr.pytorch.torch_utils import seed_everything
 from sklearn.metrics import log_loss, roc_auc_score

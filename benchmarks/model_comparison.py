@@ -59,7 +59,7 @@ def effect_of(values: np.ndarray, effects: dict[str, float]) -> np.ndarray:
 
 def validation_tables(inputs, seed: int) -> list:
     """The validation rows the models are scored on (the config's validation fraction), as Arrow tables."""
-    from models.input import InputOptions, Split, iter_split_tables
+    from featureplex.models.input import InputOptions, Split, iter_split_tables
 
     split = Split(inputs.config.train.validation_fraction, seed)
     return list(iter_split_tables(inputs.dataset, inputs.schema, split, "validation", InputOptions(), epoch=None))
@@ -69,8 +69,8 @@ def oracle_auc(data: Path, tables: list) -> float:
     """AUC of the true logit (ground_truth.json) on the validation rows."""
     import pyarrow.compute as pc
 
-    from models.metrics import grouped_auc
-    from pipelines.synth import category_affinity
+    from featureplex.models.metrics import grouped_auc
+    from featureplex.pipelines.datasets.synth import category_affinity
 
     truth = json.loads((data / "ground_truth.json").read_text())["logit"]
     coefficients = truth["coefficients"]
@@ -94,7 +94,7 @@ def oracle_auc(data: Path, tables: list) -> float:
 
 def xor_effect(model, raw_specs: dict, label: str, tables: list, batch_size: int) -> float:
     """The XOR effect the model learned (module docstring): (z01 + z10 - z00 - z11) / 2 of mean logits."""
-    from models.input import to_feature_dict
+    from featureplex.models.input import to_feature_dict
 
     logits, first, second = [], [], []
     for table in tables:
@@ -110,10 +110,10 @@ def xor_effect(model, raw_specs: dict, label: str, tables: list, batch_size: int
 
 
 def run_seed(work: Path, seed: int, args) -> dict[str, dict]:
-    from pipelines.command_inputs import resolve_inputs
-    from pipelines.synth import generate_synthetic
-    from pipelines.train_flow import train_ctr_model
-    from pipelines.vocab_pipeline import build_vocabulary
+    from featureplex.pipelines.datasets.synth import generate_synthetic
+    from featureplex.pipelines.inputs import resolve_inputs
+    from featureplex.pipelines.stages.train import train_ctr_model
+    from featureplex.pipelines.stages.vocab import build_vocabulary
 
     root = work / f"seed-{seed}"
     data, vocab, config = root / "data", root / "vocab", root / "config.yaml"

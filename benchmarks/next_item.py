@@ -42,8 +42,8 @@ def load(path: Path, length: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, i
     """Training sequences [users, length + 1], evaluation histories [users, length], targets, item count."""
     import pyarrow.parquet as pq
 
-    from pipelines.ctr_rows import PART, build_next_item_sequences
-    from pipelines.user_histories import read_user_histories
+    from featureplex.pipelines.datasets.ctr_rows import PART, build_next_item_sequences
+    from featureplex.pipelines.datasets.user_histories import read_user_histories
 
     with tempfile.TemporaryDirectory() as scratch:
         build_next_item_sequences(read_user_histories(path), Path(scratch) / "sequences", max_length=length)
@@ -58,11 +58,10 @@ def load(path: Path, length: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, i
 
 
 def run(encoder: str, sequences, histories, targets, items: int, args) -> dict:
-    import models  # noqa: F401
     import tensorflow as tf
 
-    from models.leave_one_out import evaluate_leave_one_out
-    from models.next_item import NextItemModel
+    from featureplex.models.sequence.leave_one_out import evaluate_leave_one_out
+    from featureplex.models.sequence.next_item import NextItemModel
 
     tf.keras.utils.set_random_seed(args.seed)
     parameters = {"blocks": args.blocks, "heads": 1, "dropout": args.dropout}

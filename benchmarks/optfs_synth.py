@@ -54,11 +54,11 @@ def main() -> None:
     os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{Path(args.out).resolve()}/mlflow.db")
     Path(args.out).mkdir(parents=True, exist_ok=True)
 
-    from pipelines.command_inputs import resolve_inputs
-    from pipelines.optfs_flow import select_optfs
-    from pipelines.synth import generate_synthetic
-    from pipelines.train_flow import train_ctr_model
-    from pipelines.vocab_pipeline import build_vocabulary
+    from featureplex.pipelines.datasets.synth import generate_synthetic
+    from featureplex.pipelines.inputs import resolve_inputs
+    from featureplex.pipelines.stages.select import select_optfs
+    from featureplex.pipelines.stages.train import train_ctr_model
+    from featureplex.pipelines.stages.vocab import build_vocabulary
 
     for seed in args.seeds:
         root = Path(args.out) / f"seed{seed}"

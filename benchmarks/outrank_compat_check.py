@@ -1,7 +1,7 @@
 """Check `outrank-compat` against the OutRank package (0.97.5) on the same rows.
 
-Generates synthetic data (pipelines.synth), writes it as Parquet for featureplex and, from the same
-rows, as `data.csv` for the reference (label and feature columns, as `features.outrank_compat.csv_text`
+Generates synthetic data (pipelines.datasets.synth), writes it as Parquet for featureplex and, from the same
+rows, as `data.csv` for the reference (label and feature columns, as `features.scoring.outrank_compat.csv_text`
 prints them), runs the reference CLI with MI-numba-randomized, and compares per feature. Exits 1 when
 any feature differs by more than the tolerance (or is missing on one side).
 
@@ -26,11 +26,11 @@ import polars as pl
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from features.config import RankParams  # noqa: E402
-from features.dataset import ParquetDataset, open_dataset  # noqa: E402
-from features.outrank_compat import csv_text, outrank_compat_scores  # noqa: E402
-from features.schema import DatasetSchema, resolve_schema  # noqa: E402
-from pipelines.synth import generate_synthetic  # noqa: E402
+from featureplex.features.data.config import RankParams  # noqa: E402
+from featureplex.features.data.dataset import ParquetDataset, open_dataset  # noqa: E402
+from featureplex.features.data.schema import DatasetSchema, resolve_schema  # noqa: E402
+from featureplex.features.scoring.outrank_compat import csv_text, outrank_compat_scores  # noqa: E402
+from featureplex.pipelines.datasets.synth import generate_synthetic  # noqa: E402
 
 REFERENCE_VENV = REPO / ".bench" / "outrank-venv"
 REFERENCE_PACKAGES = [

@@ -57,15 +57,15 @@ def main() -> None:
 
     import polars as pl
 
-    from features.schema import resolve_schema
-    from pipelines.command_inputs import CommandInputs, resolve_inputs
-    from pipelines.optfs_flow import FINAL, select_optfs
-    from pipelines.rank_pipeline import rank
-    from pipelines.run_flow import restricted_config, select_features
-    from pipelines.selection_table import selection_table
-    from pipelines.synth import generate_synthetic
-    from pipelines.train_flow import train_ctr_model
-    from pipelines.vocab_pipeline import build_vocabulary
+    from featureplex.pipelines.artifacts.rank import RankArtifact
+    from featureplex.pipelines.datasets.synth import generate_synthetic
+    from featureplex.pipelines.guard import chosen_by_rank
+    from featureplex.pipelines.inputs import resolve_inputs
+    from featureplex.pipelines.reports.selection_table import selection_table
+    from featureplex.pipelines.stages.rank import rank
+    from featureplex.pipelines.stages.select import FINAL, select_optfs
+    from featureplex.pipelines.stages.train import train_ctr_model
+    from featureplex.pipelines.stages.vocab import build_vocabulary
 
     print(f"work directory: {out}")
     for seed in args.seeds:
@@ -84,19 +84,16 @@ def main() -> None:
         started = time.perf_counter()
         build_vocabulary(root / "data", inputs.config, work / "vocab")
         base = train_ctr_model(inputs, str(work / "vocab"), work / "train-none", params)
-        results.append(("none", features_trained_on(base.out), embedding_parameters(work / "vocab"), base.metrics,
+        results.append(("none", features_trained_on(work / "train-none"), embedding_parameters(work / "vocab"), base.metrics,
                         time.perf_counter() - started))
 
         started = time.perf_counter()
         ranking = rank(root / "data", inputs.config, work / "rank")
-        kept = select_features(inputs, work / "rank")
-        restricted = restricted_config(inputs.config, inputs.schema, kept)
-        build_vocabulary(root / "data", restricted, work / "vocab-rank")
-        restricted_inputs = CommandInputs(inputs.dataset, restricted,
-                                          resolve_schema(inputs.dataset, restricted, inputs.schema.label))
+        restricted_inputs, kept = chosen_by_rank(inputs, RankArtifact.read(work / "rank"))
+        build_vocabulary(root / "data", restricted_inputs.config, work / "vocab-rank")
         ranked = train_ctr_model(restricted_inputs, str(work / "vocab-rank"), work / "train-rank", params,
                                  ranking_dir=str(work / "rank"))
-        results.append(("rank", features_trained_on(ranked.out), embedding_parameters(work / "vocab-rank"),
+        results.append(("rank", features_trained_on(work / "train-rank"), embedding_parameters(work / "vocab-rank"),
                         ranked.metrics, time.perf_counter() - started))
 
         started = time.perf_counter()

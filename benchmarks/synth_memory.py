@@ -22,7 +22,7 @@ LIMIT_MB = 2048
 
 CHILD = """
 import sys
-from pipelines.synth import generate_synthetic
+from featureplex.pipelines.datasets.synth import generate_synthetic
 truth = generate_synthetic(sys.argv[1], rows=int(sys.argv[2]), seed=0, row_group_rows=int(sys.argv[3]), files=int(sys.argv[4]))
 print(f"ctr {truth['ctr']:.4f}")
 """

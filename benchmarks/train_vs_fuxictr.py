@@ -109,7 +109,7 @@ def write_splits(table, root: Path, seed: int) -> dict[str, Path]:
 def prepare_synth(work: Path, rows: int, seed: int) -> tuple[dict[str, Path], dict]:
     import pyarrow.parquet as pq
 
-    from pipelines.synth import generate_synthetic
+    from featureplex.pipelines.datasets.synth import generate_synthetic
 
     root = work / f"synth-{rows}"
     if not (root / "test.parquet").exists():
@@ -183,11 +183,11 @@ def run_featureplex(spec_path: Path, result_path: Path) -> None:
     os.chdir(work)
     import pyarrow.parquet as pq
 
-    from models.input import to_feature_dict
-    from models.metrics import grouped_auc
-    from pipelines.command_inputs import resolve_inputs
-    from pipelines.train_flow import train_ctr_model
-    from pipelines.vocab_pipeline import build_vocabulary
+    from featureplex.models.input import to_feature_dict
+    from featureplex.models.metrics import grouped_auc
+    from featureplex.pipelines.inputs import resolve_inputs
+    from featureplex.pipelines.stages.train import train_ctr_model
+    from featureplex.pipelines.stages.vocab import build_vocabulary
 
     config = work / "config.yaml"
     config.write_text(spec["config"])

@@ -1,7 +1,7 @@
 """Vocab pipeline wall time against the I/O + counting floor: a polars group-by count of the same columns.
 
 The vocab stage reads every categorical and sequence column, counts each feature's values, lays out
-the table and writes the artifact (`pipelines.vocab_pipeline.build_vocabulary`, Beam DirectRunner).
+the table and writes the artifact (`pipelines.stages.vocab.build_vocabulary`, Beam DirectRunner).
 The floor reads the same columns from the same Parquet files and counts them with polars (lazy
 scans, one `group_by(column).len()` per categorical column, the sequence exploded first, all
 collected together on every core), and does nothing else. The goal (issue 4) is a ratio of at most 2.
@@ -48,11 +48,13 @@ def polars_floor(files: list[str], categorical: list[str], sequences: list[str])
 
 def profile_phases(dataset, counts_template, batch_rows: int) -> dict[str, float]:
     """The pipeline's work without Beam, phase by phase, in one process."""
-    from features.config import VocabParams
-    from features.dataset import read_row_groups
-    from features.layout import build_layout, write_vocab_artifact
-    from features.vocabulary import ValueCounts
-    from pipelines.vocab_pipeline import dictionary_columns
+    from featureplex.features.data.artifact_dir import Manifest
+    from featureplex.features.data.config import VocabParams
+    from featureplex.features.data.dataset import read_row_groups
+    from featureplex.features.embedding.layout import build_layout
+    from featureplex.features.embedding.vocab_artifact import VocabArtifact
+    from featureplex.features.embedding.vocabulary import ValueCounts
+    from featureplex.pipelines.stages.vocab import dictionary_columns
 
     columns = [*counts_template.categorical, *counts_template.sequences]
     text = dictionary_columns(counts_template, dataset)  # read as the pipeline reads them
@@ -80,7 +82,7 @@ def profile_phases(dataset, counts_template, batch_rows: int) -> dict[str, float
     with tempfile.TemporaryDirectory(prefix="vocab-floor-profile-") as out, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         layout = build_layout(merged, VocabParams())
-        write_vocab_artifact(Path(out) / "vocab", layout, merged, inputs={}, parameters={})
+        VocabArtifact.from_counts(merged, layout, Manifest("vocab")).write(Path(out) / "vocab")
     phases["layout + write"] = time.perf_counter() - start
     return phases
 
@@ -95,13 +97,14 @@ def main() -> None:
     parser.add_argument("--ignore", default="", help="columns to leave out of both (comma separated), e.g. noise_row_id")
     args = parser.parse_args()
 
-    import polars as pl
     import apache_beam  # noqa: F401  (imports out of the timings)
-    from features.config import parse_config
-    from features.dataset import DEFAULT_BATCH_ROWS, open_dataset
-    from features.schema import resolve_schema
-    from pipelines.synth import generate_synthetic
-    from pipelines.vocab_pipeline import build_vocabulary, vocabulary_columns
+    import polars as pl
+
+    from featureplex.features.data.config import parse_config
+    from featureplex.features.data.dataset import DEFAULT_BATCH_ROWS, open_dataset
+    from featureplex.features.data.schema import resolve_schema
+    from featureplex.pipelines.datasets.synth import generate_synthetic
+    from featureplex.pipelines.stages.vocab import build_vocabulary, vocabulary_columns
 
     with tempfile.TemporaryDirectory(prefix="vocab-floor-") as scratch:
         data = args.data or Path(scratch) / "data"

@@ -5,8 +5,6 @@ from __future__ import annotations
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
-import models  # noqa: F401
-
 
 def ranking_task() -> tfrs.tasks.Ranking:
     """Binary cross-entropy on logits, with AUC and logloss as the task's metrics."""

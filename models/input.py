@@ -13,7 +13,6 @@ floats, and empty lists for sequences.
 from __future__ import annotations
 
 import itertools
-import math
 import zlib
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator, Literal, TypeVar
@@ -21,13 +20,11 @@ from typing import Callable, Iterable, Iterator, Literal, TypeVar
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-
-import models  # noqa: F401  (Keras 2 before TensorFlow)
 import tensorflow as tf
 
-from features.dataset import BatchOrigin, ParquetDataset, read_ahead, read_row_group
-from features.errors import InputError
-from features.schema import DatasetSchema, Kind
+from featureplex.features.data.dataset import BatchOrigin, ParquetDataset, read_ahead, read_row_group
+from featureplex.features.data.schema import DatasetSchema, Kind
+from featureplex.features.errors import InputError
 
 MISSING_STRING = ""
 MISSING_INTEGER = -(2**63)
@@ -210,12 +207,22 @@ class EpochStream:
         self._iterator = None
         self._next_epoch: int | None = None
 
-    def steps(self, epoch: int) -> int:
-        """The number of batches of `epoch`, as `iter_split_tables` will cut them."""
+    def batch_rows(self, epoch: int) -> np.ndarray:
+        """The rows of each batch of `epoch`, as `iter_split_tables` and `_batches_of` will cut them: every
+        shuffle table in full batches and one smaller last batch."""
         options = self._source[4]
         rng = np.random.default_rng([options.seed, epoch]) if self._shuffle else None
         rows = ((count, count) for row_group in _epoch_order(self._subset_rows, rng) for count in row_group)
-        return sum(math.ceil(sum(table) / options.batch_size) for table in _shuffle_tables(rows, options.shuffle_rows))
+        tables = np.array([sum(table) for table in _shuffle_tables(rows, options.shuffle_rows)], dtype=np.int64)
+        full, rest = np.divmod(tables, options.batch_size)
+        per_table = full + (rest > 0)
+        sizes = np.full(int(per_table.sum()), options.batch_size, np.int64)
+        sizes[np.cumsum(per_table)[rest > 0] - 1] = rest[rest > 0]  # each table's last, smaller batch
+        return sizes
+
+    def steps(self, epoch: int) -> int:
+        """The number of batches of `epoch`."""
+        return len(self.batch_rows(epoch))
 
     def epoch(self, epoch: int):
         """The iterator at the start of `epoch`: the running one when it ended `epoch - 1`, else a new one."""

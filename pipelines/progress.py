@@ -12,43 +12,37 @@ console = Console(stderr=True)
 
 
 def training_progress_callback(batch_size: int, display: Console = console):
-    """A Keras callback with a bar per epoch: batches done of the epoch's, examples, examples/s (terminal only).
+    """A bar per epoch: batches done of the epoch's, examples, examples/s (terminal only).
 
-    The steps come from the training loop's params (`models.training` counts each epoch's batches
-    ahead); the examples count every batch as full, the last one of a table may be smaller.
+    The steps come from the training loop (`models.training` counts each epoch's batches ahead); the
+    examples count every batch as full, the last one of a table may be smaller.
     """
-    import models  # noqa: F401  (first: selects Keras 2 before TensorFlow loads)
-    import tensorflow as tf
+    from featureplex.models.training import BatchProgress
 
-    class TrainingProgress(tf.keras.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self._progress = None
+    state: dict = {}
 
-        def on_epoch_begin(self, epoch, logs=None):
-            if not display.is_terminal:
-                return
-            self._progress = Progress(SpinnerColumn(), TextColumn(f"[bold]epoch {epoch}"), BarColumn(),
-                                      MofNCompleteColumn(), TextColumn("batches, {task.fields[examples]:,} examples"),
-                                      TextColumn("{task.fields[rate]:,.0f} examples/s"), TimeElapsedColumn(),
-                                      console=display, transient=True)
-            self._progress.start()
-            self._task = self._progress.add_task("train", total=self.params.get("steps"), examples=0, rate=0.0)
-            self._start = time.perf_counter()
+    def start(epoch: int, steps: int | None) -> None:
+        if not display.is_terminal:
+            return
+        progress = Progress(SpinnerColumn(), TextColumn(f"[bold]epoch {epoch}"), BarColumn(), MofNCompleteColumn(),
+                            TextColumn("batches, {task.fields[examples]:,} examples"),
+                            TextColumn("{task.fields[rate]:,.0f} examples/s"), TimeElapsedColumn(),
+                            console=display, transient=True)
+        progress.start()
+        state.update(progress=progress, task=progress.add_task("train", total=steps, examples=0, rate=0.0),
+                     start=time.perf_counter())
 
-        def on_train_batch_end(self, batch, logs=None):
-            if self._progress is None:
-                return
-            examples = (batch + 1) * batch_size
-            elapsed = max(time.perf_counter() - self._start, 1e-9)
-            self._progress.update(self._task, completed=batch + 1, examples=examples, rate=examples / elapsed)
+    def batch(done: int) -> None:
+        if "progress" in state:
+            examples = done * batch_size
+            rate = examples / max(time.perf_counter() - state["start"], 1e-9)
+            state["progress"].update(state["task"], completed=done, examples=examples, rate=rate)
 
-        def on_epoch_end(self, epoch, logs=None):
-            if self._progress is not None:
-                self._progress.stop()
-                self._progress = None
+    def finish() -> None:
+        if "progress" in state:
+            state.pop("progress").stop()
 
-    return TrainingProgress()
+    return BatchProgress(start, batch, finish)
 
 
 def stage_status(message: str):

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+import warnings
 from pathlib import Path
 
 import pandas as pd
 
-from features.errors import InputError
+from featureplex.features.errors import InputError
 
 PYFUNC_CODE = Path(__file__).with_name("pyfunc_model.py")
 SAVED_MODEL_ARTIFACT = "saved_model"
@@ -28,26 +31,42 @@ def serving_requirements() -> list[str]:
     return [f"{name}=={version(name)}" for name in SERVING_DISTRIBUTIONS]
 
 
+def shipped_code(staging: Path) -> Path:
+    """`staging/featureplex` holding the packages the pyfunc wrapper imports at load time (serving, models,
+    features), laid out as the `featureplex` namespace MLflow puts on sys.path when it loads the model."""
+    root = staging / "featureplex"
+    source = {package: Path(__import__(f"featureplex.{package}", fromlist=["_"]).__file__).parent
+              for package in ("serving", "models", "features")}
+    for package, directory in source.items():
+        shutil.copytree(directory, root / package, ignore=shutil.ignore_patterns("__pycache__"))
+    return root
+
+
 def log_pyfunc_model(saved_model: str | os.PathLike, input_example: pd.DataFrame, registered_name: str | None = None):
     """Log the pyfunc wrapper with the SavedModel as its artifact, a signature inferred from the example,
     and (optionally) register it. Needs an active MLflow run. Returns MLflow's ModelInfo."""
     import mlflow
     from mlflow.models import infer_signature
 
-    from serving.predictor import SavedModelPredictor, columns_from_dataframe
+    from featureplex.serving.predictor import SavedModelPredictor, columns_from_dataframe
 
     predictions = SavedModelPredictor(str(saved_model)).predict_columns(columns_from_dataframe(input_example))
-    signature = infer_signature(input_example, pd.DataFrame(predictions))
-    return mlflow.pyfunc.log_model(
-        name="model",
-        python_model=str(PYFUNC_CODE),
-        artifacts={SAVED_MODEL_ARTIFACT: str(saved_model)},
-        signature=signature,
-        input_example=input_example,
-        pip_requirements=serving_requirements(),
-        registered_model_name=registered_name,
-        code_paths=[str(Path(__file__).resolve().parents[1] / package) for package in ("serving", "models", "features")],
-    )
+    with tempfile.TemporaryDirectory() as staging, warnings.catch_warnings():
+        # MLflow's hint that integer columns cannot hold missing values: the raw-feature signature
+        # maps a missing integer to its own value, so the hint does not apply and must not reach the user
+        warnings.filterwarnings("ignore", message=".*integer column", category=UserWarning)
+        signature = infer_signature(input_example, pd.DataFrame(predictions))
+        shipped = shipped_code(Path(staging))
+        return mlflow.pyfunc.log_model(
+            name="model",
+            python_model=str(PYFUNC_CODE),
+            artifacts={SAVED_MODEL_ARTIFACT: str(saved_model)},
+            signature=signature,
+            input_example=input_example,
+            pip_requirements=serving_requirements(),
+            registered_model_name=registered_name,
+            code_paths=[str(shipped)],
+        )
 
 
 def set_alias(name: str, alias: str, version: str | int | None = None) -> str:
@@ -87,3 +106,22 @@ def local_saved_model(uri: str) -> str:
     if not found:
         raise InputError(f"{uri}: the MLflow model holds no SavedModel")
     return str(found[0].parent)
+
+
+def served_version(uri: str) -> tuple[int, dict[str, int]]:
+    """(version, {label: version}) a server reports for `uri`: the registry's version and alias for a
+    models:/ URI (models:/ctr@champion -> (3, {"champion": 3})), version 1 and no label otherwise.
+
+    The caller configures the tracking URI, as for `local_saved_model`."""
+    if not uri.startswith("models:/"):
+        return 1, {}
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+    from mlflow.store.artifact.utils.models import get_model_name_and_version
+
+    try:
+        _, version = get_model_name_and_version(MlflowClient(), uri)
+    except MlflowException as error:
+        raise InputError(f"{uri}: {error.message.splitlines()[0]}") from None
+    alias = uri.split("@", 1)[1] if "@" in uri else None
+    return int(version), ({alias: int(version)} if alias else {})

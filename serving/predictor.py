@@ -2,22 +2,27 @@
 
 The signature says every input's name and dtype, so requests are checked against it: a missing
 feature or a value of the wrong type is a `RequestError` naming the feature, never a TensorFlow
-traceback. JSON null is a missing value ("" for strings, the integer sentinel, NaN for floats, an
-empty list for sequences). Unseen categories are not errors: they hash to the tail in the graph.
+traceback (feature_values.py lists the checks). Unseen categories are not errors: they hash to the
+tail in the graph. A request is checked and encoded on its own (`encode`) before any model call
+(`run`), so a server can join checked requests into one call. Sequences the model reads through a
+history window (the SavedModel's serving info, export.py) are cut to it before padding.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
-
-import models  # noqa: F401
 import tensorflow as tf
 
-from models.input import MISSING_INTEGER, MISSING_STRING
-from serving.export import SIGNATURE
+from featureplex.serving.encoded_request import EncodedRequest, padded, recent_slices, sliced
+from featureplex.serving.export import SERVING_INFO, SIGNATURE
+from featureplex.serving.feature_values import InputSpec, shown_name
+from featureplex.serving.request_limits import UNLIMITED, RequestError, RequestLimits
+
+__all__ = ["RequestError", "SavedModelPredictor", "columns_from_dataframe"]
 
 
 def columns_from_dataframe(frame) -> dict[str, list]:
@@ -32,75 +37,12 @@ def columns_from_dataframe(frame) -> dict[str, list]:
     return {name: [cell(value) for value in frame[name]] for name in frame.columns}
 
 
-class RequestError(ValueError):
-    """A request the model cannot take; the message names the field."""
-
-
-_ACCEPTED_TYPES = {
-    tf.string: {str},
-    tf.int64: {int, float, np.int64, np.int32},
-    tf.float32: {int, float, np.float64, np.float32, np.int64, np.int32},
-}
-
-
-@dataclass(frozen=True)
-class InputSpec:
-    name: str
-    dtype: tf.DType
-    sequence: bool
-
-    @property
-    def missing(self):
-        return {tf.string: MISSING_STRING, tf.int64: MISSING_INTEGER}.get(self.dtype, float("nan"))
-
-    def _reject(self, values: Sequence[Any]) -> None:
-        """Name the first value of the wrong type (only on the error path, so a Python scan is fine)."""
-        accepted = _ACCEPTED_TYPES[self.dtype]
-        for value in values:
-            if value is not None and type(value) not in accepted:
-                wanted = "a string" if self.dtype == tf.string else "a number"
-                raise RequestError(f"feature '{self.name}': expected {wanted}, got {type(value).__name__} {value!r}")
-
-    def values(self, values: Sequence[Any]) -> np.ndarray:
-        """Scalars as a numpy array of the dtype, None as missing; types checked per distinct type, not per value."""
-        types = set(map(type, values))
-        if not types - {type(None)} <= _ACCEPTED_TYPES[self.dtype]:
-            self._reject(values)
-        if type(None) in types:
-            values = [self.missing if value is None else value for value in values]
-        if self.dtype == tf.string:
-            return np.array(values, dtype=object)
-        array = np.array(values, dtype=np.float64)
-        if self.dtype == tf.float32:
-            return array.astype(np.float32)
-        if float in types and not np.all(np.mod(array[np.isfinite(array)], 1) == 0):
-            raise RequestError(f"feature '{self.name}': expected integers, got {array[np.mod(array, 1) != 0][0]!r}")
-        return np.array(values, dtype=np.int64)
-
-    def column(self, values: Sequence[Any]) -> tf.Tensor:
-        """A request column as the signature's tensor; sequences padded to the longest."""
-        if not self.sequence:
-            return tf.constant(self.values(values), dtype=self.dtype)
-        rows = [[] if value is None else value for value in values]
-        if not set(map(type, rows)) <= {list}:
-            bad = next(value for value in rows if not isinstance(value, list))
-            raise RequestError(f"feature '{self.name}': expected a list, got {type(bad).__name__} {bad!r}")
-        lengths = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
-        flat = self.values([value for row in rows for value in row])
-        width = int(lengths.max(initial=0))
-        # a timestamp list takes its row lengths from its sequence in the graph, so one padding fits all
-        padded = np.full((len(rows), width), self.missing, dtype=object if self.dtype == tf.string else flat.dtype)
-        row_of = np.repeat(np.arange(len(rows)), lengths)
-        position = np.arange(flat.size) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-        padded[row_of, position] = flat
-        return tf.constant(padded, dtype=self.dtype, shape=[len(rows), width])
-
-
 class SavedModelPredictor:
-    """Loads a SavedModel once and answers columnar or row requests."""
+    """Loads a SavedModel once and answers columnar or row requests within `limits`."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, limits: RequestLimits = UNLIMITED):
         self.path = path
+        self.limits = limits
         self._loaded = tf.saved_model.load(path)
         self._function = self._loaded.signatures[SIGNATURE]
         _, inputs = self._function.structured_input_signature
@@ -108,38 +50,94 @@ class SavedModelPredictor:
             name: InputSpec(name, spec.dtype, spec.shape.rank == 2) for name, spec in sorted(inputs.items())
         }
         self.outputs = {name: spec for name, spec in sorted(self._function.structured_outputs.items())}
+        info_file = Path(path) / SERVING_INFO
+        info = json.loads(info_file.read_text()) if info_file.exists() else {}  # older exports have none
+        self.history_windows: dict[str, int] = info.get("history_windows", {})
+        self.sequence_lengths_from: dict[str, str] = info.get("sequence_lengths_from", {})
 
-    def rows_to_columns(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, list]:
+    def rows_to_columns(self, rows: Sequence[Mapping[str, Any]], every_key: bool = False) -> dict[str, list]:
+        """Row objects -> columns. A key absent from a row is null, or with `every_key` (TF Serving's
+        `instances`) an error: every row names every feature it gives."""
         if not isinstance(rows, list) or not rows:
             raise RequestError("instances: expected a non-empty list of objects")
-        for index, row in enumerate(rows):
-            if not isinstance(row, dict):
-                raise RequestError(f"instances[{index}]: expected an object of feature values")
-        return {name: [row.get(name) for row in rows] for name in {key for row in rows for key in row}}
+        self.limits.check_rows(len(rows), "instances")
+        if not all(isinstance(row, dict) for row in rows):
+            index = next(i for i, row in enumerate(rows) if not isinstance(row, dict))
+            raise RequestError(f"instances[{index}]: expected an object of feature values")
+        names = rows[0].keys()
+        if every_key and not all(row.keys() == names for row in rows):
+            index = next(i for i, row in enumerate(rows) if row.keys() != names)
+            name = sorted(names ^ rows[index].keys())[0]
+            if name not in self.inputs:
+                raise RequestError(f"feature '{shown_name(name)}': not an input of this model")
+            where = index if name in names else 0
+            raise RequestError(f"instances[{where}]: feature '{shown_name(name)}' is missing (every instance gives "
+                               "every feature, as in TensorFlow Serving; null is a missing value)")
+        if not every_key:
+            names = {key for row in rows for key in row}
+        return {name: [row.get(name) for row in rows] for name in names}
 
     def check_columns(self, columns: Mapping[str, Sequence[Any]]) -> int:
-        """Names and lengths: every signature input present, nothing unknown, equal lengths."""
+        """Names and lengths: every signature input present, nothing unknown, equal lengths; the row count."""
         if not isinstance(columns, dict):
             raise RequestError("inputs: expected an object of feature columns")
         unknown = sorted(set(columns) - set(self.inputs))
         if unknown:
-            raise RequestError(f"feature '{unknown[0]}': not an input of this model")
+            raise RequestError(f"feature '{shown_name(unknown[0])}': not an input of this model")
         missing = sorted(set(self.inputs) - set(columns))
         if missing:
             raise RequestError(f"feature '{missing[0]}': missing from the request")
-        lengths = set()
         for name, values in columns.items():
             if not isinstance(values, list):
                 raise RequestError(f"feature '{name}': expected a list of values (columnar inputs)")
-            lengths.add(len(values))
+        lengths = {len(values) for values in columns.values()}
         if len(lengths) != 1 or 0 in lengths:
             raise RequestError("inputs: every feature needs the same, non-zero number of values")
-        return lengths.pop()
+        rows = lengths.pop()
+        self.limits.check_rows(rows, "inputs")
+        return rows
+
+    def encode(self, columns: Mapping[str, Sequence[Any]]) -> EncodedRequest:
+        """Check every value and encode it; sequences with a history window cut to it."""
+        rows = self.check_columns(columns)
+        encoded = {name: spec.column(columns[name], self.limits) for name, spec in self.inputs.items() if not spec.sequence}
+        ragged = {name: spec.ragged(columns[name], self.limits) for name, spec in self.inputs.items() if spec.sequence}
+        for times, sequence in self.sequence_lengths_from.items():
+            self._check_aligned(ragged, times, sequence)
+        for name, window in self.history_windows.items():
+            if name not in self.sequence_lengths_from:
+                flat, lengths = ragged[name]
+                starts, ends = recent_slices(flat, lengths, self.inputs[name].missing, window)
+                ragged[name] = sliced(flat, lengths, starts, ends)
+                ragged.update({times: sliced(*ragged[times], starts, ends)
+                               for times, sequence in self.sequence_lengths_from.items() if sequence == name})
+        return EncodedRequest(rows, encoded, ragged)
+
+    def _check_aligned(self, ragged: dict, times: str, sequence: str) -> None:
+        """A timestamp list has one time per element of its sequence (the graph takes the sequence's lengths)."""
+        if times not in ragged or sequence not in ragged:
+            return
+        unequal = ragged[times][1] != ragged[sequence][1]
+        if unequal.any():
+            row = int(unequal.argmax())
+            raise RequestError(f"feature '{times}': {ragged[times][1][row]} values at row {row}, but '{sequence}' has "
+                               f"{ragged[sequence][1][row]} (one time per element)")
+
+    def run(self, request: EncodedRequest) -> dict[str, np.ndarray]:
+        """One model call. A request the graph rejects (it passed every check here) is a RequestError
+        carrying TensorFlow's first line; anything else is an internal error."""
+        tensors = {name: tf.constant(values, dtype=self.inputs[name].dtype) for name, values in request.columns.items()}
+        for name, (flat, lengths) in request.sequences.items():
+            spec = self.inputs[name]
+            tensors[name] = tf.constant(padded(flat, lengths, spec.missing), dtype=spec.dtype)
+        try:
+            outputs = self._function(**tensors)
+        except tf.errors.InvalidArgumentError as error:
+            raise RequestError(f"request: the model cannot score it ({error.message.splitlines()[0]})") from None
+        return {name: value.numpy() for name, value in outputs.items()}
 
     def predict_columns(self, columns: Mapping[str, Sequence[Any]]) -> dict[str, np.ndarray]:
-        self.check_columns(columns)
-        tensors = {name: spec.column(columns[name]) for name, spec in self.inputs.items()}
-        return {name: value.numpy() for name, value in self._function(**tensors).items()}
+        return self.run(self.encode(columns))
 
     def predict_rows(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
         return self.predict_columns(self.rows_to_columns(rows))

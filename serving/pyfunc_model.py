@@ -11,12 +11,12 @@ import pandas as pd
 
 class SavedModelPyfunc(mlflow.pyfunc.PythonModel):
     def load_context(self, context) -> None:
-        from serving.predictor import SavedModelPredictor
+        from featureplex.serving.predictor import SavedModelPredictor
 
         self.predictor = SavedModelPredictor(context.artifacts["saved_model"])
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
-        from serving.predictor import columns_from_dataframe
+        from featureplex.serving.predictor import columns_from_dataframe
 
         return pd.DataFrame(self.predictor.predict_columns(columns_from_dataframe(model_input)))
 

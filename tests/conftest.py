@@ -14,6 +14,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+import featureplex.models  # noqa: F401  (Keras 2 before any test module imports tensorflow)
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -26,7 +28,7 @@ class CliResult:
 
 def _cli_invocation(args, env: dict | None) -> tuple[list[str], dict]:
     """The command line and environment of `featureplex ARGS` run from a source checkout."""
-    return [sys.executable, "-m", "pipelines.cli", *map(str, args)], {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
+    return [sys.executable, "-m", "featureplex.pipelines.cli", *map(str, args)], {**os.environ, **(env or {})}
 
 
 def run_cli(*args: str, cwd: str | os.PathLike | None = None, env: dict | None = None, timeout: float = 600) -> CliResult:

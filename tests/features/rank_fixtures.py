@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from features.contingency import CountPlan, FeatureCountsAccumulator, KeyRule
-from features.dataset import BatchOrigin
-from features.ranking import score_features
+from featureplex.features.counting.contingency import CountPlan, FeatureCountsAccumulator, KeyRule
+from featureplex.features.data.dataset import BatchOrigin
+from featureplex.features.scoring.ranking import score_features
 
 ROWS = 40_000
 
@@ -62,7 +62,8 @@ def run_accumulator(accumulator, table: pa.Table):
     return accumulator.result()
 
 
-def pass_one(table: pa.Table, shuffles: int = 8):
-    plan = CountPlan(rules(table), "label", shuffles, 0, "timestamp")
+def pass_one(table: pa.Table, shuffles: int = 0, cap: int = 10_000):
+    """Pass-1 counts and scored features; shuffles = 0 (the default rank.chance) scores chance in closed form."""
+    plan = CountPlan(rules(table, cap), "label", shuffles, 0, "timestamp")
     counts = run_accumulator(FeatureCountsAccumulator(plan), table)
     return counts, score_features(counts, plan.rules, numeric_bins=16, id_like_ratio=0.5)

@@ -2,8 +2,8 @@
 
 import pytest
 
-from features.config import parse_config
-from features.errors import InputError
+from featureplex.features.data.config import parse_config
+from featureplex.features.errors import InputError
 
 
 def test_defaults_follow_the_reference():

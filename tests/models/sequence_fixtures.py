@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import pyarrow as pa
-
-import models  # noqa: F401
 import tensorflow as tf
 
-from features.config import VocabParams
-from features.layout import build_layout, head_vocabularies
-from features.vocabulary import ValueCounts
-from models.field_encoder import FieldEncoder
-from models.multiplexed_embedding import MultiplexedEmbedding
-from models.preprocessing import FeaturePreprocessing
+from featureplex.features.data.config import VocabParams
+from featureplex.features.embedding.layout import build_layout, head_vocabularies
+from featureplex.features.embedding.vocabulary import ValueCounts
+from featureplex.models.layers.field_encoder import FieldEncoder
+from featureplex.models.layers.multiplexed_embedding import MultiplexedEmbedding
+from featureplex.models.layers.preprocessing import FeaturePreprocessing
 
 
 def field_encoder(dimension: int = 8, categories: bool = False) -> FieldEncoder:

@@ -4,13 +4,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-
-import models  # noqa: F401
 import tensorflow as tf
 
-from features.dataset import open_dataset
-from features.schema import resolve_schema
-from models.input import EpochStream, InputOptions, Split, make_tf_dataset, raw_feature_specs, split_streams
+from featureplex.features.data.dataset import open_dataset
+from featureplex.features.data.schema import resolve_schema
+from featureplex.models.input import EpochStream, InputOptions, Split, make_tf_dataset, raw_feature_specs, split_streams
 from tests.conftest import small_table
 
 
@@ -88,6 +86,7 @@ def test_the_epoch_stream_counts_and_gives_each_epochs_batches_in_any_order(data
     for epoch in (2, 3, 4, 0, 1, 1):
         expected = list(make_tf_dataset(dataset, schema, Split(0.1), "train", options, first_epoch=epoch))
         assert stream.steps(epoch) == len(expected), epoch
+        assert stream.batch_rows(epoch).tolist() == [len(labels) for _, labels in expected], epoch
         assert _epoch_batches(stream, epoch) == collect(expected), epoch
     assert _epoch_batches(stream, 2)[0]["price"] != _epoch_batches(stream, 3)[0]["price"]
     train, validation = split_streams(dataset, schema, Split(0.1), options)  # both counted in one pass

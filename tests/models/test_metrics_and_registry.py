@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from features.errors import InputError
-from models.metrics import grouped_auc
-from models.registry import TOWERS, build_tower
+from featureplex.features.errors import InputError
+from featureplex.models.assembly import TOWERS, build_tower
+from featureplex.models.metrics import grouped_auc
 
 
 def auc(labels, scores):
@@ -26,9 +26,11 @@ def test_grouped_auc_matches_per_group_pairs():
 
 
 def test_registry():
-    assert {"lr", "dnn", "dcn", "autoint", "autoint+"} <= set(TOWERS)
+    assert {"lr", "dnn", "dcn", "autoint", "autoint+", "deepfm"} <= set(TOWERS)
     assert build_tower("autoint+").get_config()["dnn_units"] == [256, 128]
     with pytest.raises(InputError, match="model 'xgboost': unknown"):
         build_tower("xgboost")
-    with pytest.raises(InputError, match="model 'dnn': bad parameters"):
+    with pytest.raises(InputError, match="model 'dnn': unknown parameter 'depth'"):
         build_tower("dnn", {"depth": 3})
+    with pytest.raises(InputError, match="model 'dcn': bad parameters"):
+        build_tower("dcn", {"cross_layers": "three"})

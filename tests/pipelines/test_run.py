@@ -7,7 +7,8 @@ import time
 import pytest
 from mlflow.tracking import MlflowClient
 
-from pipelines.synth import generate_synthetic
+from featureplex.pipelines.datasets.synth import generate_synthetic
+from featureplex.pipelines.run import PENDING_KEY
 from tests.conftest import start_cli
 
 CONFIG = """dataset: {data}
@@ -49,6 +50,7 @@ def test_run_tracks_every_stage_and_skips_current_ones(cli, data, tmp_path):
     children = client.search_runs([parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
     assert {run.data.tags["featureplex.stage"] for run in children} == {"profile", "rank", "vocab", "train"}
     assert "final_val_auc" in parent.data.metrics
+    assert_lineage(client, parent, children, "run_test")
 
     second = cli("run", config, env=env)
     assert second.returncode == 0, second.stderr
@@ -60,7 +62,7 @@ def test_a_killed_run_completes_when_run_again(cli, data, tmp_path):
     config = write_config(tmp_path, data)
     env = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow.db"}
     process = start_cli("run", config, cwd=tmp_path, env=env)
-    pending = tmp_path / "out" / "train" / ".featureplex-key.pending"
+    pending = tmp_path / "out" / "train" / "checkpoints" / PENDING_KEY
     deadline = time.monotonic() + 600
     while not pending.exists():
         assert process.poll() is None and time.monotonic() < deadline
@@ -98,3 +100,25 @@ def test_run_with_optfs_trains_the_registered_model_on_the_pruned_layout(cli, da
     assert table[0].split("\t") == ["feature", "rank_score", "rank_position", "value_keep_ratio", "row_keep_ratio",
                                      "kept_by_rank", "kept_by_optfs"]
     assert any(line.startswith("history_item_ids\t") for line in table)
+
+
+def assert_lineage(client, parent, children, registered):
+    """What an MLflow user expects to read back: stage metrics, the datasets, the config, one best_epoch,
+    per-epoch metrics, no absolute local path in a tag, a described and tagged model version linked to
+    its logged model."""
+    by_stage = {run.data.tags["featureplex.stage"]: run for run in children}
+    assert by_stage["profile"].data.metrics["rows"] == 8_000 and "seconds" in by_stage["profile"].data.metrics
+    assert by_stage["rank"].data.metrics["features_recommended"] >= 2
+    assert by_stage["vocab"].data.metrics["embedding_parameters"] > 0
+    training = client.search_runs([parent.info.experiment_id], "tags.`featureplex.stage` = 'train' and "
+                                  "attributes.run_name LIKE 'train-%'")[0]
+    assert {tag.value for entry in training.inputs.dataset_inputs for tag in entry.tags} >= {"training", "validation"}
+    assert "config.json" in [item.path for item in client.list_artifacts(training.info.run_id)]
+    assert "best_epoch" in training.data.metrics and "best_best_epoch" not in training.data.metrics
+    assert len(client.get_metric_history(training.info.run_id, "val_auc")) >= 1
+    assert len(client.get_metric_history(training.info.run_id, "val_gauc")) >= 1  # the config names a user column
+    for run in (parent, training, *children):
+        assert not [value for value in run.data.tags.values() if value.startswith("/")], run.data.tags
+    version = client.get_model_version_by_alias(registered, "champion")
+    assert "validation AUC" in version.description and version.tags["featureplex.model"] == "dnn"
+    assert version.run_id == training.info.run_id and version.source.startswith("models:/m-")  # the logged model

@@ -3,19 +3,18 @@ the raw history (and its timestamps for HSTU) with the in-memory model's predict
 
 import json
 import math
-import os
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from features.dataset import iter_record_batches
-from features.sequence_checks import seconds_since_epoch
-from pipelines.command_inputs import resolve_inputs
-from pipelines.synth import generate_synthetic
-from pipelines.train_flow import train_ctr_model
-from pipelines.vocab_pipeline import build_vocabulary
+from featureplex.features.data.dataset import iter_record_batches
+from featureplex.features.data.sequence_checks import seconds_since_epoch
+from featureplex.pipelines.datasets.synth import generate_synthetic
+from featureplex.pipelines.inputs import resolve_inputs
+from featureplex.pipelines.stages.train import train_ctr_model
+from featureplex.pipelines.stages.vocab import build_vocabulary
 
 CONFIG = "user: user_id\nfeatures:\n  leak_label: {role: ignore}\n  noise_row_id: {role: ignore}\nvocab: {dimension: 8}\n"
 
@@ -31,7 +30,7 @@ def prepared(tmp_path_factory):
 
 def test_din_trains_through_the_cli(cli, prepared, tmp_path):
     out = tmp_path / "din"
-    result = cli("train", prepared / "data", "--config", prepared / "config.yaml", "--vocab", prepared / "vocab",
+    result = cli("train", prepared / "data", "--allow-suspect-columns", "--config", prepared / "config.yaml", "--vocab", prepared / "vocab",
                  "--out", out, "--model", "din", "--epochs", "1", "--batch-size", "512", "--learning-rate", "0.003",
                  env={"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow.db"}, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -45,11 +44,10 @@ def test_din_trains_through_the_cli(cli, prepared, tmp_path):
 
 
 def test_hstu_saved_model_takes_the_history_and_its_timestamps(prepared, tmp_path, monkeypatch):
-    import models  # noqa: F401
     import tensorflow as tf
 
-    from models.input import to_feature_dict
-    from serving.predictor import SavedModelPredictor
+    from featureplex.models.input import to_feature_dict
+    from featureplex.serving.predictor import SavedModelPredictor
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
     monkeypatch.chdir(tmp_path)
@@ -87,7 +85,7 @@ def test_history_and_timestamps_of_different_lengths_is_a_one_line_error(cli, pr
                              pa.array(values, times.type))
     (tmp_path / "data").mkdir()
     pq.write_table(table, tmp_path / "data" / "part-00000.parquet")
-    result = cli("train", tmp_path / "data", "--config", prepared / "config.yaml", "--vocab", prepared / "vocab",
+    result = cli("train", tmp_path / "data", "--allow-suspect-columns", "--config", prepared / "config.yaml", "--vocab", prepared / "vocab",
                  "--out", tmp_path / "out", "--model", "hstu", "--epochs", "1",
                  env={"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow.db"}, cwd=tmp_path)
     assert result.returncode == 2

@@ -1,17 +1,18 @@
 """A small exported model with string, integer, float and sequence inputs, and a real server over it."""
 
+import contextlib
 import subprocess
 import sys
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
-
-import models  # noqa: F401
 import tensorflow as tf
 
-from models.ctr_model import CtrModel
-from models.dnn import DnnTower
-from models.numeric_fields import NumericFields
-from serving.export import export_saved_model
+from featureplex.models.ctr_model import CtrModel
+from featureplex.models.layers.numeric_fields import NumericFields
+from featureplex.models.towers.dnn import DnnTower
+from featureplex.serving.export import export_saved_model
 from tests.conftest import REPO, free_port, wait_for_http
 
 RAW_SPECS = {
@@ -45,21 +46,38 @@ def saved_model(tmp_path_factory):
     return export_saved_model(model, RAW_SPECS, tmp_path_factory.mktemp("export") / "model")
 
 
-@pytest.fixture(scope="session")
-def server(saved_model, tmp_path_factory):
-    """`featureplex serve` as a user runs it, on a free loopback port; yields its base URL."""
+# The limits the `server` fixture runs with, small enough for tests to cross each one.
+LIMITS = {"--max-body-mb": "1", "--max-rows": "64", "--max-sequence-items": "100", "--max-string-chars": "200"}
+
+
+@dataclass
+class RunningServer:
+    url: str
+    process: subprocess.Popen
+    log: Path
+
+
+@contextlib.contextmanager
+def running_server(saved_model, log: Path, *options: str, env: dict | None = None):
+    """`featureplex serve SAVED_MODEL OPTIONS` as a user runs it, on a free loopback port, output in `log`."""
     port = free_port()
-    log = tmp_path_factory.mktemp("server") / "server.log"
     process = subprocess.Popen(
-        [sys.executable, "-m", "pipelines.cli", "serve", str(saved_model), "--port", str(port), "--name", "ctr",
-         "--max-body-mb", "0.05"],
-        cwd=REPO, stdout=open(log, "w"), stderr=subprocess.STDOUT,
+        [sys.executable, "-m", "featureplex.pipelines.cli", "serve", str(saved_model), "--port", str(port), *options],
+        cwd=REPO, stdout=open(log, "w"), stderr=subprocess.STDOUT, env=env,
     )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for_http(f"{url}/healthz", process)
-        yield url, process
+        yield RunningServer(url, process, log)
     finally:
         if process.poll() is None:
             process.terminate()
             process.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def server(saved_model, tmp_path_factory):
+    """The server named 'ctr' with the test LIMITS."""
+    options = [item for pair in LIMITS.items() for item in pair]
+    with running_server(saved_model, tmp_path_factory.mktemp("server") / "server.log", "--name", "ctr", *options) as running:
+        yield running

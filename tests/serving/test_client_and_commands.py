@@ -5,13 +5,13 @@ import json
 import numpy as np
 import pytest
 
-from serving.client import ServingClient, ServingError
-from serving.predictor import SavedModelPredictor
+from featureplex.serving.client import ServingClient, ServingError
+from featureplex.serving.predictor import SavedModelPredictor
 from tests.serving.test_server import ROWS
 
 
 def test_client_round_trip(server, saved_model):
-    url, _ = server
+    url = server.url
     client = ServingClient(url, "ctr")
     expected = SavedModelPredictor(str(saved_model)).predict_rows(ROWS)["probability"]
     np.testing.assert_allclose([p["probability"] for p in client.predict(ROWS)], expected, rtol=1e-6)

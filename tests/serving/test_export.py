@@ -1,14 +1,12 @@
 """The exported SavedModel takes raw features by name and predicts what the Keras model predicts."""
 
 import numpy as np
-
-import models  # noqa: F401
 import tensorflow as tf
 
-from models.ctr_model import CtrModel
-from models.dnn import DnnTower
-from models.numeric_fields import NumericFields
-from serving.export import SIGNATURE, export_saved_model, signature_specs, unpad
+from featureplex.models.ctr_model import CtrModel
+from featureplex.models.layers.numeric_fields import NumericFields
+from featureplex.models.towers.dnn import DnnTower
+from featureplex.serving.export import SIGNATURE, export_saved_model, signature_specs, unpad
 
 
 class PooledHistory(tf.keras.layers.Layer):

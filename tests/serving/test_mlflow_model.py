@@ -12,10 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from serving.mlflow_model import local_saved_model, log_pyfunc_model, set_alias
-from serving.predictor import SavedModelPredictor
-from features.errors import InputError
+from featureplex.features.errors import InputError
+from featureplex.serving.mlflow_model import local_saved_model, log_pyfunc_model, served_version, set_alias
+from featureplex.serving.predictor import SavedModelPredictor
 from tests.conftest import REPO, free_port, wait_for_http
+from tests.serving.conftest import running_server
 from tests.serving.test_server import ROWS
 
 
@@ -75,7 +76,7 @@ def test_featureplex_serve_and_mlflow_models_serve_agree(registered, saved_model
     env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow_server, "PYTHONPATH": str(REPO), "PATH": path}
     ours_port, theirs_port = free_port(), free_port()
     ours = serve_and_score(
-        [sys.executable, "-m", "pipelines.cli", "serve", "models:/ctr_test@champion", "--port", str(ours_port)],
+        [sys.executable, "-m", "featureplex.pipelines.cli", "serve", "models:/ctr_test@champion", "--port", str(ours_port)],
         (f"http://127.0.0.1:{ours_port}/healthz", f"http://127.0.0.1:{ours_port}/v1/models/default:predict", {"instances": ROWS}),
         env,
     )
@@ -87,3 +88,26 @@ def test_featureplex_serve_and_mlflow_models_serve_agree(registered, saved_model
     )
     np.testing.assert_allclose([p["probability"] for p in ours["predictions"]], expected, rtol=1e-6)
     np.testing.assert_allclose([p["probability"] for p in theirs["predictions"]], expected, rtol=1e-6)
+
+
+def test_a_registry_model_is_served_as_its_version_with_its_alias_as_label(registered, saved_model, mlflow_server, tmp_path):
+    with mlflow.start_run():
+        log_pyfunc_model(saved_model, pd.DataFrame(ROWS), registered_name="ctr_test")
+    assert set_alias("ctr_test", "challenger") == "2"
+    assert served_version("models:/ctr_test@challenger") == (2, {"challenger": 2})
+    assert served_version("models:/ctr_test/1") == (1, {})
+    with pytest.raises(InputError, match="models:/ctr_test@absent"):
+        served_version("models:/ctr_test@absent")
+    env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow_server}
+    with running_server("models:/ctr_test@challenger", tmp_path / "log", "--name", "ctr", env=env) as running:
+        v1 = f"{running.url}/v1/models/ctr"
+        body = {"instances": ROWS}
+        expected = httpx.post(f"{v1}:predict", json=body).json()
+        assert httpx.post(f"{v1}/versions/2:predict", json=body).json() == expected
+        assert httpx.post(f"{v1}/labels/challenger:predict", json=body).json() == expected
+        assert httpx.post(f"{v1}/versions/1:predict", json=body).status_code == 404
+        assert httpx.post(f"{v1}/labels/champion:predict", json=body).json() == {
+            "error": "Unrecognized servable version label: champion"}
+        assert httpx.get(f"{v1}/labels/challenger").json()["model_version_status"][0]["version"] == "2"
+        assert httpx.get(f"{v1}/metadata").json()["model_spec"]["version"] == "2"
+    assert "version 2 on http://127.0.0.1" in running.log.read_text()

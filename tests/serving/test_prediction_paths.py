@@ -2,7 +2,6 @@
 the Keras model in memory, the reloaded SavedModel, the REST server, the MLflow pyfunc and
 `mlflow models serve`. Also: `saved_model_cli show --all` lists the raw-feature signature."""
 
-import json
 import math
 import os
 import subprocess
@@ -13,17 +12,15 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-
-import models  # noqa: F401
 import tensorflow as tf
 
-from features.dataset import iter_record_batches
-from models.input import to_feature_dict
-from pipelines.command_inputs import resolve_inputs
-from pipelines.synth import generate_synthetic
-from pipelines.train_flow import train_ctr_model
-from pipelines.vocab_pipeline import build_vocabulary
-from serving.predictor import SavedModelPredictor
+from featureplex.features.data.dataset import iter_record_batches
+from featureplex.models.input import to_feature_dict
+from featureplex.pipelines.datasets.synth import generate_synthetic
+from featureplex.pipelines.inputs import resolve_inputs
+from featureplex.pipelines.stages.train import train_ctr_model
+from featureplex.pipelines.stages.vocab import build_vocabulary
+from featureplex.serving.predictor import SavedModelPredictor
 from tests.conftest import REPO, free_port, wait_for_http
 
 ROWS = 1000
@@ -61,14 +58,14 @@ def test_every_path_gives_the_same_predictions(trained, mlflow_server):
     np.testing.assert_allclose(reloaded, in_memory, atol=1e-6)
 
     mlflow.set_tracking_uri(mlflow_server)
-    card = json.loads((outcome.out / "model_card.json").read_text())
+    card = outcome.card
     pyfunc = mlflow.pyfunc.load_model(card["mlflow_model_uri"]).predict(pd.DataFrame(rows))["probability"]
     np.testing.assert_allclose(pyfunc.to_numpy(), in_memory, atol=1e-6)
 
     path = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
     env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow_server, "PYTHONPATH": str(REPO), "PATH": path}
     servers = {
-        "featureplex": ([sys.executable, "-m", "pipelines.cli", "serve", str(outcome.saved_model)], "/healthz",
+        "featureplex": ([sys.executable, "-m", "featureplex.pipelines.cli", "serve", str(outcome.saved_model)], "/healthz",
                         "/v1/models/default:predict", {"instances": rows}),
         "mlflow": ([sys.executable, "-m", "mlflow", "models", "serve", "-m", card["mlflow_model_uri"],
                     "--env-manager", "local", "--host", "127.0.0.1"], "/ping", "/invocations", {"dataframe_records": rows}),
@@ -99,7 +96,7 @@ def test_saved_model_cli_lists_the_raw_signature(trained):
 
 def test_model_card_describes_the_model(trained):
     outcome, inputs, _ = trained
-    card = json.loads((outcome.out / "model_card.json").read_text())
+    card = outcome.card
     assert card["data_fingerprint"] == inputs.dataset.fingerprint()
     assert card["layout"]["mode"] == "hybrid" and card["layout"]["parameters"] > 0
     assert card["metrics"]["val_auc"] == outcome.metrics["val_auc"]

@@ -1,15 +1,16 @@
-"""The REST server through real HTTP on 127.0.0.1: TF Serving's formats, errors that name the field."""
+"""The REST server through real HTTP on 127.0.0.1: TF Serving's formats and routes, versions, start-up."""
 
-import json
+import subprocess
+import sys
 
 import httpx
 import numpy as np
 import pytest
-
-import models  # noqa: F401
 import tensorflow as tf
 
-from serving.predictor import SavedModelPredictor
+from featureplex.serving.predictor import SavedModelPredictor
+from tests.conftest import REPO
+from tests.serving.conftest import running_server
 
 ROWS = [
     {"city": "paris", "item_id": 3, "price": 9.5, "history": [1, 2, 3]},
@@ -23,7 +24,7 @@ def columns_of(rows):
 
 
 def test_predictions_match_the_saved_model_in_both_formats(server, saved_model):
-    url, _ = server
+    url = server.url
     expected = SavedModelPredictor(str(saved_model)).predict_rows(ROWS)
     rows = httpx.post(f"{url}/v1/models/ctr:predict", json={"instances": ROWS}).json()["predictions"]
     np.testing.assert_allclose([r["probability"] for r in rows], expected["probability"], rtol=1e-6)
@@ -37,7 +38,7 @@ def test_predictions_match_the_saved_model_in_both_formats(server, saved_model):
 
 
 def test_status_metadata_and_health(server):
-    url, _ = server
+    url = server.url
     assert httpx.get(f"{url}/healthz").json()["status"] == "ok"
     status = httpx.get(f"{url}/v1/models/ctr").json()
     assert status["model_version_status"][0]["state"] == "AVAILABLE"
@@ -48,33 +49,29 @@ def test_status_metadata_and_health(server):
     assert set(signature["outputs"]) == {"probability", "logit"}
 
 
-@pytest.mark.parametrize(
-    "body, status, fragment",
-    [
-        (b"{not json", 400, "malformed JSON"),
-        (json.dumps({"instances": [{k: v for k, v in ROWS[0].items() if k != "price"}]}).encode(), 400, "feature 'price': missing"),
-        (json.dumps({"instances": [{**ROWS[0], "price": "cheap"}]}).encode(), 400, "feature 'price': expected a number"),
-        (json.dumps({"instances": [{**ROWS[0], "city": 5}]}).encode(), 400, "feature 'city': expected a string"),
-        (json.dumps({"instances": [{**ROWS[0], "history": 5}]}).encode(), 400, "feature 'history': expected a list"),
-        (json.dumps({"instances": [{**ROWS[0], "colour": "red"}]}).encode(), 400, "feature 'colour': not an input"),
-        (json.dumps({"instances": []}).encode(), 400, "instances: expected a non-empty list"),
-        (json.dumps({"inputs": {"city": ["a"], "item_id": [1, 2], "price": [1.0], "history": [[]]}}).encode(), 400, "same, non-zero number"),
-        (json.dumps({"instances": ROWS * 400}).encode(), 413, "over the limit"),
-    ],
-)
-def test_bad_requests_name_the_field_and_the_server_keeps_serving(server, body, status, fragment):
-    url, _ = server
-    response = httpx.post(f"{url}/v1/models/ctr:predict", content=body, headers={"content-type": "application/json"})
-    assert response.status_code == status, response.text
-    assert fragment in response.json()["error"]
-    assert httpx.post(f"{url}/v1/models/ctr:predict", json={"instances": ROWS[:1]}).status_code == 200
+def test_tf_serving_version_routes(server):
+    """The served version (1 for a SavedModel directory) answers under /versions/1 as under the bare name."""
+    url = server.url
+    bare = httpx.post(f"{url}/v1/models/ctr:predict", json={"instances": ROWS}).json()
+    versioned = httpx.post(f"{url}/v1/models/ctr/versions/1:predict", json={"instances": ROWS}).json()
+    assert versioned == bare
+    assert httpx.get(f"{url}/v1/models/ctr/versions/1").json()["model_version_status"][0]["version"] == "1"
+    assert httpx.get(f"{url}/v1/models/ctr/versions/1/metadata").json()["model_spec"]["version"] == "1"
 
 
-def test_unknown_model_is_404(server):
-    url, _ = server
-    response = httpx.post(f"{url}/v1/models/other:predict", json={"instances": ROWS})
-    assert response.status_code == 404 and "model 'other'" in response.json()["error"]
-    assert httpx.get(f"{url}/v1/models/other").status_code == 404
+def test_openapi_is_served_only_when_asked_for(saved_model, tmp_path):
+    with running_server(saved_model, tmp_path / "log", "--openapi") as running:
+        assert "/v1/{path}" in httpx.get(f"{running.url}/openapi.json").json()["paths"]
+        assert httpx.get(f"{running.url}/docs").status_code == 200
+
+
+def test_a_busy_port_is_one_line_and_exit_2_before_serving(server, saved_model):
+    port = server.url.rsplit(":", 1)[1]
+    result = subprocess.run([sys.executable, "-m", "featureplex.pipelines.cli", "serve", str(saved_model), "--port", port],
+                            cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [f"error: --port {port}: 127.0.0.1:{port} is already in use (is another server running?)"]
+    assert "serving" not in result.stdout + result.stderr
 
 
 def test_not_a_saved_model_is_a_usage_error(cli, tmp_path):
@@ -82,32 +79,26 @@ def test_not_a_saved_model_is_a_usage_error(cli, tmp_path):
     assert result.returncode == 2 and "not a SavedModel directory (no saved_model.pb) nor an MLflow model URI" in result.stderr
 
 
+@pytest.mark.parametrize("option, value", [("--max-rows", "0"), ("--max-queue", "-1"), ("--max-body-mb", "0"),
+                                           ("--max-sequence-items", "x"), ("--port", "70000")])
+def test_bad_serve_options_are_usage_errors(cli, saved_model, option, value):
+    result = cli("serve", saved_model, option, value)
+    assert result.returncode == 2 and option in result.stderr and "Traceback" not in result.stderr
+
+
 def test_micro_batching_answers_each_request_and_sigterm_stops_gracefully(saved_model, tmp_path):
     """Concurrent requests inside one window share a model call, and each gets its own rows back."""
     import signal
-    import subprocess
-    import sys
     from concurrent.futures import ThreadPoolExecutor
 
-    from tests.conftest import REPO, free_port, wait_for_http
-
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "pipelines.cli", "serve", str(saved_model), "--port", str(port), "--batch-window-ms", "50"],
-        cwd=REPO, stdout=open(tmp_path / "log", "w"), stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_http(f"{url}/healthz", process)
+    with running_server(saved_model, tmp_path / "log", "--batch-window-ms", "50") as running:
         expected = SavedModelPredictor(str(saved_model)).predict_rows(ROWS)["probability"]
         requests = [[ROWS[i % 3]] * (1 + i % 4) for i in range(12)]
         with ThreadPoolExecutor(12) as pool:
-            answers = list(pool.map(lambda rows: httpx.post(f"{url}/v1/models/default:predict", json={"instances": rows}).json(), requests))
+            answers = list(pool.map(lambda rows: httpx.post(f"{running.url}/v1/models/default:predict",
+                                                            json={"instances": rows}).json(), requests))
         for index, (rows, answer) in enumerate(zip(requests, answers)):
             assert len(answer["predictions"]) == len(rows)
             assert answer["predictions"][0]["probability"] == pytest.approx(expected[index % 3], rel=1e-6)
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=30) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
+        running.process.send_signal(signal.SIGTERM)
+        assert running.process.wait(timeout=30) == 0

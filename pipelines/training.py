@@ -1,0 +1,300 @@
+"""Training a CTR model on a vocab artifact and Parquet data, exported and tracked: what the train stage
+does, and what the select stage does for its final model on the pruned layout.
+
+A straight line of small steps: check the inputs -> assemble the model (models.assembly.build_model)
+-> fit (models.training: a checkpoint per epoch, resume after a kill) -> evaluate -> export the
+SavedModel -> the model card -> write the train artifact (pipelines.artifacts.train, all or nothing,
+`checkpoints/` kept) and track it in MLflow. A killed run leaves checkpoints, never a half-written model.
+
+`inputs.vocab` is the vocab artifact; `inputs.rank`, when given, is linked to the MLflow run.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from featureplex.features.counting.numeric_moments import NumericMoments
+from featureplex.features.data.artifact_dir import Manifest, Stopwatch, artifact_lock
+from featureplex.features.data.config import TrainParams
+from featureplex.features.data.schema import DatasetSchema, Kind
+from featureplex.features.data.sequence_checks import check_timestamp_lengths, seconds_since_epoch
+from featureplex.features.embedding.layout import Layout
+from featureplex.features.embedding.vocab_artifact import VocabArtifact
+from featureplex.features.errors import InputError
+from featureplex.pipelines.artifacts.train import CHECKPOINTS, STAGE, TrainArtifact
+from featureplex.pipelines.inputs import StageInputs
+
+RUN_ID_FILE = "mlflow_run_id"
+EXAMPLE_ROWS = 5
+
+
+def check_layout_matches(layout: Layout, schema: DatasetSchema, vocab_dir: str) -> None:
+    """Every feature the layout embeds must be a column of the right kind in the data."""
+    kinds = {spec.name: spec.kind for spec in schema.features}
+    for name in layout.features:
+        if kinds.get(name) != Kind.CATEGORICAL:
+            raise InputError(f"{vocab_dir} layout.json: feature '{name}' is not a categorical column of the data")
+    for name in layout.sequences:
+        if kinds.get(name) != Kind.SEQUENCE:
+            raise InputError(f"{vocab_dir} layout.json: sequence '{name}' is not a sequence column of the data")
+
+
+def check_both_classes(inputs: StageInputs) -> tuple[int, int]:
+    rows, positives = inputs.label_counts
+    if positives in (0, rows):
+        raise InputError(
+            f"label '{inputs.schema.label}': a single class ({positives} positives in {rows} rows); "
+            "training needs both clicks and non-clicks"
+        )
+    return rows, positives
+
+
+def check(inputs: StageInputs, out: Path, resume: bool) -> VocabArtifact:
+    """Bad input is found before TensorFlow and MLflow load (seconds of imports)."""
+    if inputs.vocab is None:
+        raise InputError("train: no vocab artifact (give --vocab DIR)")
+    check_layout_matches(inputs.vocab.layout, inputs.schema, "the vocab artifact")
+    check_both_classes(inputs)
+    check_timestamp_lengths(inputs.dataset, inputs.schema)
+    if not resume and (out / CHECKPOINTS).exists():
+        raise InputError(f"{out / CHECKPOINTS}: exists from an earlier run; pass --resume to continue it, or another --out")
+    return inputs.vocab
+
+
+@dataclass(frozen=True)
+class Assembled:
+    """A model ready to fit, and how its data is read."""
+
+    model: Any
+    raw_specs: dict  # the raw inputs the model takes: name -> tf.TypeSpec
+    split: Any  # models.input.Split
+    options: Any  # models.input.InputOptions
+
+
+def data_split(params: TrainParams):
+    from featureplex.models.input import InputOptions, Split
+
+    split_time = np.datetime64(params.split_time.replace(tzinfo=None), "s") if params.split_time else None
+    options = InputOptions(batch_size=params.batch_size, shuffle_rows=params.shuffle_rows, seed=params.seed)
+    return Split(params.validation_fraction, params.seed, split_time), options
+
+
+def numeric_moments(inputs: StageInputs, split, options) -> tuple[list[str], list[float], list[float]]:
+    """The numeric features with the means and standard deviations of their training rows."""
+    from featureplex.models.input import iter_split_tables
+
+    names = inputs.schema.names(Kind.NUMERIC)
+    moments = NumericMoments(tuple(names))
+    if names:
+        for table in iter_split_tables(inputs.dataset, inputs.schema, split, "train", options, epoch=None):
+            moments.add(table)
+    means, stds = moments.mean_and_std()
+    return names, means, stds
+
+
+def numeric_fields(moments: tuple[list[str], list[float], list[float]], layout: Layout):
+    """The numeric features as fields, normalised by their moments (None without any)."""
+    from featureplex.models.layers.numeric_fields import NumericFields
+
+    names, means, stds = moments
+    return NumericFields(names, means, stds, layout.dimension) if names else None
+
+
+def assemble(inputs: StageInputs, params: TrainParams, gate=None) -> Assembled:
+    """The model of `params` on the vocab artifact's layout (OptFS passes its gate), seeded."""
+    from featureplex.models.assembly import build_model, check_model_name
+    from featureplex.models.input import raw_feature_specs
+    from featureplex.models.training import seed_everything
+
+    check_model_name(params.model)
+    split, options = data_split(params)
+    numeric = numeric_fields(numeric_moments(inputs, split, options), inputs.vocab.layout)
+    seed_everything(params.seed)
+    model = build_model(inputs.vocab.layout, inputs.vocab.vocabularies, inputs.schema, params, numeric, gate)
+    all_specs = raw_feature_specs(inputs.schema, inputs.dataset.schema)
+    return Assembled(model, {name: all_specs[name] for name in model.encoder.input_names}, split, options)
+
+
+def training_options(params: TrainParams):
+    from featureplex.models.training import TrainingOptions
+
+    return TrainingOptions.from_params(params)
+
+
+def grouped_auc(inputs: StageInputs, assembled: Assembled) -> float | None:
+    """GAUC over validation rows by the config's user column, when there is one."""
+    from featureplex.models.input import iter_split_tables, raw_feature_specs, to_feature_dict
+    from featureplex.models.metrics import grouped_auc as gauc
+
+    user = inputs.schema.user
+    if user is None:
+        return None
+    specs = raw_feature_specs(inputs.schema, inputs.dataset.schema)
+    groups, labels, scores = [], [], []
+    size = assembled.options.batch_size
+    for table in iter_split_tables(inputs.dataset, inputs.schema, assembled.split, "validation", assembled.options, epoch=None):
+        for start in range(0, table.num_rows, size):
+            piece = table.slice(start, size)
+            features, label = to_feature_dict(piece, specs, inputs.schema.label)
+            scores.append(assembled.model(features, training=False).numpy()[:, 0])
+            labels.append(label)
+            groups.append(piece.column(user).to_numpy(zero_copy_only=False))
+    if not scores:
+        return None
+    return gauc(np.concatenate(groups), np.concatenate(labels), np.concatenate(scores))
+
+
+def evaluate(inputs: StageInputs, assembled: Assembled, result) -> dict:
+    """The best epoch's validation metrics, the grouped AUC and the best epoch."""
+    metrics = {k: v for k, v in result.best_metrics.items() if k.startswith("val_")}
+    gauc = grouped_auc(inputs, assembled)
+    if gauc is not None and math.isfinite(gauc):
+        metrics["val_gauc"] = gauc
+    metrics["best_epoch"] = result.best_epoch
+    return metrics
+
+
+def example_rows(inputs: StageInputs, names: list[str]) -> list[dict]:
+    """A few raw rows of the model's inputs, JSON-ready (NaN as null, timestamps as seconds)."""
+    from featureplex.features.data.dataset import iter_record_batches
+
+    batch = seconds_since_epoch(next(iter_record_batches(inputs.dataset, columns=names, batch_rows=EXAMPLE_ROWS)))
+    return [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()} for row in batch.to_pylist()]
+
+
+def export(assembled: Assembled, schema: DatasetSchema, staging: Path) -> Path:
+    """The SavedModel with its raw-feature signature, under `staging`."""
+    from featureplex.serving.export import export_saved_model
+
+    timestamps = {spec.timestamps: spec.name for spec in schema.features if spec.timestamps and spec.timestamps in assembled.raw_specs}
+    return Path(export_saved_model(assembled.model, assembled.raw_specs, staging / TrainArtifact.SAVED_MODEL, timestamps))
+
+
+def model_card(inputs: StageInputs, params: TrainParams, assembled: Assembled, metrics: dict, run_id: str,
+               model_uri: str) -> dict:
+    encoder, layout = assembled.model.encoder, inputs.vocab.layout
+    return {
+        "model": params.model,
+        "features": {"categorical": encoder.categorical_names, "sequence": encoder.sequence_names,
+                     "numeric": encoder.numeric_names},
+        "inputs": {name: spec.dtype.name for name, spec in assembled.raw_specs.items()},
+        "layout": layout_summary(layout),
+        "data_fingerprint": inputs.dataset.fingerprint(),
+        "metrics": metrics,
+        "mlflow_run_id": run_id,
+        "mlflow_model_uri": model_uri,
+    }
+
+
+def track_lineage(inputs: StageInputs) -> None:
+    """What a training run was made from: the dataset (training and validation splits of it), the
+    resolved config, the git commit of the code when there is one."""
+    import mlflow
+
+    from featureplex.pipelines.tracking import git_commit, log_dataset
+
+    for context in ("training", "validation"):
+        log_dataset(inputs.dataset, inputs.schema, context, "data")
+    mlflow.log_dict(inputs.config.model_dump(mode="json"), "config.json")
+    commit = git_commit()
+    if commit:
+        mlflow.set_tag("mlflow.source.git.commit", commit)
+
+
+def layout_summary(layout: Layout) -> dict:
+    return {"mode": layout.mode, "dimension": layout.dimension, "rows": layout.rows, "head_rows": layout.head_rows,
+            "tail_rows": layout.tail_rows, "parameters": layout.parameters}
+
+
+def train_and_export(
+    inputs: StageInputs,
+    params: TrainParams,
+    out: str | os.PathLike,
+    resume: bool = False,
+    on_epoch_end: Callable[[int, dict], None] | None = None,
+    callbacks: list | None = None,
+) -> TrainArtifact:
+    """Train `params.model` on `inputs.vocab`; export, write the artifact and track the run.
+
+    `callbacks`: Keras callbacks for the training loop (the CLI's progress bar).
+    """
+    out = Path(out)
+    with artifact_lock(out):  # checkpoints and the artifact: one writer at a time
+        return _train_and_export(inputs, params, out, resume, on_epoch_end, callbacks)
+
+
+def _train_and_export(inputs: StageInputs, params: TrainParams, out: Path, resume: bool,
+                      on_epoch_end: Callable[[int, dict], None] | None, callbacks: list | None) -> TrainArtifact:
+    vocab = check(inputs, out, resume)
+    import mlflow
+    import pandas as pd
+
+    from featureplex.models.input import split_streams
+    from featureplex.models.training import train
+    from featureplex.pipelines.tracking import flatten, log_artifacts, tracked_run
+    from featureplex.serving.mlflow_model import log_pyfunc_model
+
+    stopwatch = Stopwatch()
+    checkpoints = out / CHECKPOINTS
+    checkpoints.mkdir(parents=True, exist_ok=True)
+    with stopwatch.time("assemble"):
+        assembled = assemble(inputs, params)
+    train_stream, validation = split_streams(inputs.dataset, inputs.schema, assembled.split, assembled.options)
+    rows, positives = inputs.label_counts
+    tags = {
+        "featureplex.stage": STAGE,
+        "featureplex.model": params.model,
+        "featureplex.data_fingerprint": inputs.dataset.fingerprint(),
+        "featureplex.layout_sha256": vocab.layout_sha256(),
+    }
+    run_id_file = checkpoints / RUN_ID_FILE
+    previous_run = run_id_file.read_text().strip() if resume and run_id_file.exists() else None
+
+    def log_epoch(epoch: int, metrics: dict) -> None:
+        gauc = grouped_auc(inputs, assembled)  # per user, on the validation rows (None without a user column)
+        if gauc is not None:
+            metrics = {**metrics, "val_gauc": gauc}
+        mlflow.log_metrics({k: v for k, v in metrics.items() if math.isfinite(v)}, step=epoch)
+        if on_epoch_end is not None:
+            on_epoch_end(epoch, metrics)
+
+    with tracked_run(f"train-{params.model}", tags=tags, run_id=previous_run) as tracked:
+        run_id_file.write_text(tracked.info.run_id)
+        if previous_run is None:
+            mlflow.log_params(flatten({
+                "train": params.model_dump(mode="json"),
+                "layout": layout_summary(vocab.layout),
+                "data": {"fingerprint": inputs.dataset.fingerprint(), "rows": rows, "positives": positives},
+                "features": ",".join(assembled.model.encoder.field_names),
+            }))
+            track_lineage(inputs)
+        with stopwatch.time("train"):
+            result = train(assembled.model, train_stream, validation, checkpoints, training_options(params),
+                           resume=resume, on_epoch_end=log_epoch, callbacks=callbacks)
+        metrics = evaluate(inputs, assembled, result)
+        mlflow.log_metrics({("best_epoch" if k == "best_epoch" else f"best_{k}"): float(v) for k, v in metrics.items()})
+        examples = example_rows(inputs, list(assembled.raw_specs))
+        summary: list[str] = []
+        assembled.model.summary(print_fn=summary.append, expand_nested=True)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.export-") as staging:
+            with stopwatch.time("export"):
+                saved_model = export(assembled, inputs.schema, Path(staging))
+            model_info = log_pyfunc_model(saved_model, pd.DataFrame(examples))
+            card = model_card(inputs, params, assembled, metrics, tracked.info.run_id, model_info.model_uri)
+            manifest = Manifest(STAGE, inputs={"data": inputs.dataset.fingerprint(), "vocab": vocab.layout_sha256()},
+                                parameters=params.model_dump(mode="json"), timings=stopwatch.timings, key=inputs.key)
+            artifact = TrainArtifact(saved_model, card, result.history, examples, "\n".join(summary) + "\n", manifest,
+                                     assembled.model, assembled.raw_specs).write(out)
+        log_artifacts(artifact.logged_files(out))
+        mlflow.log_text(vocab.layout.to_json(), VocabArtifact.LAYOUT)
+        if inputs.rank is not None:
+            mlflow.log_text(inputs.rank.ranking.write_csv(separator="\t"), f"ranking/{inputs.rank.RANKING_TSV}")
+    return artifact

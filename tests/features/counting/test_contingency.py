@@ -1,0 +1,172 @@
+"""Count tables merge exactly and in any order, coarsen past the cap, and encode rows into scored cells."""
+
+import pickle
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pytest
+
+from featureplex.features.counting.contingency import (
+    CountPlan,
+    FeatureCountsAccumulator,
+    KeyMode,
+    KeyRule,
+    build_codebook,
+    label_weights,
+    regroup,
+)
+from featureplex.features.data.dataset import BatchOrigin
+
+
+def batch(rows: int, seed: int) -> pa.RecordBatch:
+    rng = np.random.default_rng(seed)
+    return pa.record_batch({
+        "label": pa.array(rng.integers(0, 2, rows), pa.int8()),
+        "city": pa.array([None if i == 0 else f"c{i}" for i in rng.integers(0, 8, rows)]),
+        "user": pa.array(rng.integers(0, 400, rows)),
+        "amount": pa.array(np.where(rng.random(rows) < 0.1, np.nan, rng.lognormal(size=rows))),
+        "clicks": pa.array(rng.integers(0, 3000, rows)),
+    })
+
+
+RULES = (
+    KeyRule("city", "categorical", False, cap=100, hash_buckets=64),
+    KeyRule("user", "categorical", True, cap=300, hash_buckets=64),
+    KeyRule("amount", "numeric", False, cap=100, hash_buckets=64),
+    KeyRule("clicks", "numeric", True, cap=500, hash_buckets=64),
+)
+PLAN = CountPlan(RULES, "label", shuffles=3, seed=5)
+BATCHES = [(BatchOrigin("part-0.parquet", 200 * i), batch(200, i)) for i in range(6)]
+
+
+def accumulate(pieces):
+    acc = FeatureCountsAccumulator(PLAN)
+    for origin, record_batch in pieces:
+        acc.add_batch(origin, record_batch)
+    return acc
+
+
+def frames(result):
+    return {name: (table.mode, table.frame) for name, table in result.tables.items()}
+
+
+def test_merge_is_order_and_split_independent():
+    whole = accumulate(BATCHES).result()
+    # partial accumulators each stay under the caps; only their union passes them
+    parts = [accumulate(BATCHES[i : i + 1]) for i in (4, 0, 5, 2, 1, 3)]
+    merged = pickle.loads(pickle.dumps(parts[0])).merge([pickle.loads(pickle.dumps(p)) for p in parts[1:]]).result()
+    assert whole.rows == merged.rows == 1200
+    assert whole.weight_totals == merged.weight_totals
+    for name, (mode, frame) in frames(whole).items():
+        other_mode, other_frame = frames(merged)[name]
+        assert mode == other_mode and frame.equals(other_frame), name
+        first, second = whole.tables[name].sketch, merged.tables[name].sketch
+        assert (first is None and second is None) or np.array_equal(first, second), name
+
+
+def with_dictionary_city(record_batch: pa.RecordBatch) -> pa.RecordBatch:
+    """City as a dictionary array whose dictionary repeats a value (Arrow allows it), as Parquet may give."""
+    plain = record_batch.column("city").dictionary_encode()
+    dictionary = pa.concat_arrays([plain.dictionary, plain.dictionary[:1]])
+    missing = plain.indices.is_null().to_numpy(zero_copy_only=False)
+    indices = plain.indices.fill_null(0).to_numpy().astype(np.int32)
+    first = np.flatnonzero((indices == 0) & ~missing)
+    indices[first[::2]] = len(plain.dictionary)  # every other row of the first value points at its repeat
+    repeated = pa.DictionaryArray.from_arrays(pa.array(indices, mask=missing), dictionary)
+    return record_batch.set_column(record_batch.schema.get_field_index("city"), "city", repeated)
+
+
+def test_dictionary_text_counts_and_encodes_like_plain_text():
+    # text read as Parquet dictionaries is counted and encoded by index (features.counting.column_cells)
+    as_dictionaries = [(origin, with_dictionary_city(record_batch)) for origin, record_batch in BATCHES]
+    plain, dictionary = accumulate(BATCHES).result(), accumulate(as_dictionaries).result()
+    for name, (mode, frame) in frames(plain).items():
+        other_mode, other_frame = frames(dictionary)[name]
+        assert mode == other_mode and frame.equals(other_frame), name
+    book = build_codebook(RULES[0], plain.tables["city"], 8)
+    for (_, record_batch), (_, dictionary_batch) in zip(BATCHES, as_dictionaries):
+        assert np.array_equal(book.encode(record_batch.column("city")), book.encode(dictionary_batch.column("city")))
+
+
+def test_narrow_and_wide_integers_count_alike():
+    # "user" spans 400 values (counted by bincount); spread over 10^9 the same ids are hash-grouped
+    wide = [(origin, b.set_column(2, "user", pa.array(b.column("user").to_numpy() * 1_000_000_007))) for origin, b in BATCHES]
+    rule = KeyRule("user", "categorical", True, cap=10_000, hash_buckets=64)
+    plan = CountPlan((rule,), "label", shuffles=3, seed=5)
+    tables = []
+    for pieces in (BATCHES, wide):
+        acc = FeatureCountsAccumulator(plan)
+        for origin, record_batch in pieces:
+            acc.add_batch(origin, record_batch)
+        tables.append(acc.result().tables["user"].frame)
+    narrow, spread = tables
+    assert narrow.with_columns(narrow["key"] * 1_000_000_007).equals(spread)
+
+
+@pytest.mark.parametrize("spread", [1, 10**9])  # keys added densely by bincount, or hash-grouped
+def test_regroup_adds_the_counts_of_equal_keys(spread):
+    rng = np.random.default_rng(2)
+    keys = pl.Series("key", rng.integers(0, 500, 3_000) * spread).scatter([0, 7, 99], None)
+    frame = pl.DataFrame([keys, pl.Series("n", np.ones(3_000, np.int64)), pl.Series("pos", rng.integers(0, 2, 3_000))])
+    expected = frame.group_by("key").agg(pl.all().sum()).sort("key", nulls_last=True)
+    assert regroup(frame).sort("key", nulls_last=True).equals(expected)
+
+
+def test_cap_coarsens_and_keeps_counts():
+    result = accumulate(BATCHES).result()
+    assert result.tables["city"].mode == KeyMode.EXACT
+    assert result.tables["user"].mode == KeyMode.HASHED and result.tables["user"].distinct <= 64
+    assert result.tables["amount"].mode == KeyMode.LOG_BUCKET
+    assert result.tables["clicks"].mode == KeyMode.LOG_BUCKET
+    for table in result.tables.values():
+        assert table.frame["n"].sum() == 1200
+        assert table.frame["pos"].sum() == result.weight_totals["pos"]
+    city = result.tables["city"].frame
+    assert city["key"].null_count() == 1  # missing is its own key, listed last
+    assert city["key"][-1] is None
+
+
+def test_coarsened_tables_keep_a_distinct_count():
+    """Past the cap the exact keys go into the distinct-count sketch; under its size it counts exactly."""
+    result = accumulate(BATCHES).result()
+    for name in ("user", "clicks"):
+        distinct = len(set(np.concatenate([b.column(name).to_numpy() for _, b in BATCHES]).tolist()))
+        assert result.tables[name].sketch is not None and result.tables[name].distinct_estimate == distinct, name
+    assert result.tables["city"].sketch is None and result.tables["city"].distinct_estimate == 7
+    assert result.tables["amount"].sketch is None  # floats are sketch buckets from the start
+
+
+def test_shuffles_depend_only_on_the_batch_origin():
+    labels = np.array([1, 0, 0, 1, 1, 0, 0, 0], dtype=np.uint8)
+    first = label_weights(labels, BatchOrigin("a.parquet", 0), 4, seed=0)
+    again = label_weights(labels, BatchOrigin("a.parquet", 0), 4, seed=0)
+    other = label_weights(labels, BatchOrigin("a.parquet", 8), 4, seed=0)
+    assert all(np.array_equal(first[k], again[k]) for k in first)
+    assert any(not np.array_equal(first[k], other[k]) for k in first if k != "pos")
+    assert all(first[k].sum() == labels.sum() for k in first)
+
+
+@pytest.mark.parametrize("name", ["city", "user", "amount", "clicks"])
+def test_codebook_encodes_rows_into_the_scored_cells(name):
+    result = accumulate(BATCHES).result()
+    rule = next(r for r in RULES if r.name == name)
+    book = build_codebook(rule, result.tables[name], numeric_bins=8)
+    cells = book.cell_counts(result.tables[name])
+    encoded = np.concatenate([book.encode(b.column(name)) for _, b in BATCHES])
+    assert np.array_equal(np.bincount(encoded, minlength=book.size), cells[:, 0])
+    if rule.kind == "numeric":
+        assert book.size - 1 <= 8
+    assert cells[book.missing_code, 0] == sum(b.column(name).null_count for _, b in BATCHES) or name == "amount"
+
+
+def test_folded_codebook_keeps_the_most_frequent_values():
+    result = accumulate(BATCHES).result()
+    book = build_codebook(RULES[0], result.tables["city"], 8)
+    counts = book.cell_counts(result.tables["city"])[:, 0]
+    folded = book.folded(counts, 3)
+    codes = np.concatenate([folded.encode(b.column("city")) for _, b in BATCHES])
+    per_cell = np.bincount(codes, minlength=folded.size)
+    top = np.sort(counts[: book.missing_code])[::-1]
+    assert folded.size == 5 and sorted(per_cell[:3].tolist(), reverse=True) == top[:3].tolist()
+    assert per_cell[3] == top[3:].sum() and per_cell[4] == counts[book.missing_code]
