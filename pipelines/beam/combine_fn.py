@@ -16,7 +16,7 @@ import dataclasses
 import pickle
 import sys
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Sequence
 
 import apache_beam as beam
 import numpy as np
@@ -24,11 +24,9 @@ import polars as pl
 import pyarrow as pa
 from apache_beam.coders import coder_impl, coders
 
-from featureplex.features.data.dataset import BatchOrigin, read_row_groups
-from featureplex.pipelines.beam.pass_spec import Passes, PassResults, PassSpec, Planned
+from featureplex.features.data.dataset import BatchOrigin, RowGroupRef, read_row_groups
+from featureplex.pipelines.beam.pass_spec import NamedResult, Passes, PassResults, PassSpec, Planned
 
-# the two inputs a shard is grouped from (CoGroupByKey tags): its row groups and its pass's spec
-ROW_GROUPS, SPEC = "row_groups", "spec"
 # shards' counts a merge takes at once (MergeCountsFn)
 MERGE_BATCH = 16
 
@@ -98,18 +96,16 @@ class ShardCounts:
         return PassResults({name: accumulator.result() for name, accumulator in zip(self.names, self.accumulators)})
 
 
-for _type in (ShardCounts, PassResults, Planned, PassSpec, Passes):
+for _type in (ShardCounts, PassResults, Planned, PassSpec, Passes, NamedResult):
     beam.coders.registry.register_coder(_type, SizedPickleCoder)
 
 
-def count_shard(grouped: tuple[int, Mapping[str, Iterable]], batch_rows: int) -> ShardCounts:
-    """The counts of one shard: `grouped` is (shard, {ROW_GROUPS: its RowGroupRefs (None: no row group),
-    SPEC: [the pass's PassSpec]}). The row groups are read in file order as one stream, the next ones on
-    threads while the current one is counted (features.data.dataset.read_row_groups): reads overlap the
-    counting across row-group boundaries, and two row groups decode at once."""
-    _, inputs = grouped
-    (spec,) = inputs[SPEC]
-    refs = sorted((ref for ref in inputs[ROW_GROUPS] if ref is not None), key=lambda ref: (ref.path, ref.row_group))
+def count_shard(shard: tuple[Sequence[RowGroupRef], PassSpec], batch_rows: int) -> ShardCounts:
+    """The counts of one shard, (its row groups in file order, the pass's spec). The row groups are read
+    as one stream, the next ones on threads while the current one is counted
+    (features.data.dataset.read_row_groups): reads overlap the counting across row-group boundaries,
+    and two row groups decode at once."""
+    refs, spec = shard
     accumulators = fresh = spec.accumulators()
 
     def prepare(origin: BatchOrigin, batch: pa.RecordBatch) -> tuple:  # on the reading threads
@@ -128,7 +124,8 @@ def merged(pending: list[ShardCounts]) -> list[ShardCounts]:
 
 @beam.typehints.with_output_types(PassResults)  # every step sizes the results with SizedPickleCoder
 class MergeCountsFn(beam.CombineFn):
-    """Merges the ShardCounts of a pass into its PassResults.
+    """Merges the ShardCounts of a pass into its PassResults (every pass has at least one shard: a
+    dataset without row groups gives one shard of none).
 
     The accumulator is a list of counts not merged yet: they are merged MERGE_BATCH at a time, and before
     the accumulator is shipped, because merging k counts is one compaction of them all (a vocabulary's
@@ -153,7 +150,6 @@ class MergeCountsFn(beam.CombineFn):
         return merged(pending)
 
     def extract_output(self, pending: list[ShardCounts]) -> PassResults:
-        # every pass has at least one shard (an empty dataset gives one shard of no row groups)
         return merged(pending)[0].results()
 
     def get_accumulator_coder(self) -> SizedPickleCoder:

@@ -52,6 +52,14 @@ class Planned:
 
 
 @dataclass(frozen=True)
+class NamedResult:
+    """A pass's results, or a plan's `kept`, on its way to the scratch file `name` the driver reads."""
+
+    name: str
+    value: Any
+
+
+@dataclass(frozen=True)
 class Passes:
     """The results of a pipeline's passes: the first's, the plan's `kept` and the second's (None
     without a second pass)."""

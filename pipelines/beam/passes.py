@@ -2,13 +2,12 @@
 
 A pass (`PassSpec`) says which columns it reads, which accumulators it fills and what its step is
 called in the job graph ("CountFeatureLabel", "CountTopPairs"). The row groups are split into shards
-of consecutive row groups (`shard_count`: one per worker where the runner's workers are known); each
-pass groups every shard's row groups with the pass's spec (CoGroupByKey), counts each shard in one
-step and merges the shards' counts (`CountPass`). A second pass may depend on the first one's results:
-`then(first_results)` runs on a worker once the first pass is merged and returns the second pass's
-`Planned` (what the driver keeps, and the `PassSpec` the workers need), which reaches every shard of
-the second pass as an element. Both passes are one pipeline: one job start-up (minutes on Dataflow,
-about a second locally), not two.
+of consecutive row groups (`shard_count`: one per worker where the runner's workers are known); a pass
+counts each shard in one step and merges the shards' counts (`CountPass`). A second pass may depend on
+the first one's results: `then(first_results)` runs on a worker once the first pass is merged and
+returns the second pass's `Planned` (what the driver keeps, and the `PassSpec` the workers need), which
+is joined to every shard of the second pass as an element (`WithPlannedSpec`). Both passes are one
+pipeline: one job start-up (minutes on Dataflow, about a second locally), not two.
 
 Only constructs that both Dataflow and Beam's Dask runner run (docs/distributed.md has what the Dask
 runner does with the others): Create, Map / FlatMap, Flatten, CoGroupByKey and a CombineGlobally
@@ -35,7 +34,7 @@ import pickle
 import shutil
 import tempfile
 import uuid
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -43,13 +42,15 @@ from apache_beam.options.pipeline_options import GoogleCloudOptions, TestOptions
 
 from featureplex.features.data.dataset import ParquetDataset, RowGroupRef
 from featureplex.features.errors import InputError
-from featureplex.pipelines.beam.combine_fn import ROW_GROUPS, SPEC, MergeCountsFn, ShardCounts, count_shard
+from featureplex.pipelines.beam.combine_fn import MergeCountsFn, ShardCounts, count_shard
 from featureplex.pipelines.beam.dask_cluster import close_client, dask_cluster
 from featureplex.pipelines.beam.dry_run import DryRunJob, job_steps
 from featureplex.pipelines.beam.options import known_workers, pipeline_options, unreadable_by_workers
-from featureplex.pipelines.beam.pass_spec import Passes, PassResults, PassSpec, Planned
+from featureplex.pipelines.beam.pass_spec import NamedResult, Passes, PassResults, PassSpec, Planned
 
 FIRST, PLAN, SECOND = "first.pickle", "plan.pickle", "second.pickle"
+# the inputs WithPlannedSpec joins (CoGroupByKey tags and its own)
+ROW_GROUPS, SPEC, PLANNED, SHARDS = "row_groups", "spec", "planned", "shards"
 # shards when the runner's workers are not known: enough to keep this many busy on a small dataset
 UNKNOWN_WORKERS_SHARDS = 16
 
@@ -69,29 +70,42 @@ def shard_count(row_groups: int, workers: int | None) -> int:
     return max(1, min(row_groups, wanted))
 
 
+def split_shards(refs: Sequence[RowGroupRef], shards: int) -> list[tuple[RowGroupRef, ...]]:
+    """`shards` runs of consecutive row groups, as even as can be (no row group: one empty shard)."""
+    return [tuple(refs[len(refs) * shard // shards:len(refs) * (shard + 1) // shards]) for shard in range(shards)]
+
+
 # The steps' functions are module-level: pickled by reference (module and name), so no step's payload
 # carries the source file's local path, as a lambda's would.
-def _named(result: Any, name: str) -> tuple[str, Any]:
-    return name, result
+def _named(result: Any, name: str) -> NamedResult:
+    return NamedResult(name, result)
 
 
-def _kept(plan: Planned) -> tuple[str, Any]:
-    return PLAN, plan.kept
+def _kept(plan: Planned) -> NamedResult:
+    return NamedResult(PLAN, plan.kept)
+
+
+def _with_spec(shard: tuple[int, tuple[RowGroupRef, ...]], spec: PassSpec) -> tuple[tuple[RowGroupRef, ...], PassSpec]:
+    return shard[1], spec
 
 
 def _spec_per_shard(plan: Planned, shards: int) -> Iterator[tuple[int, PassSpec]]:
     return ((shard, plan.spec) for shard in range(shards))
 
 
-def _save(named: tuple[str, Any], scratch: str) -> None:
-    name, result = named
-    with FileSystems.create(FileSystems.join(scratch, name)) as handle:
-        handle.write(pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
+def _joined(grouped: tuple[int, Mapping[str, Iterable]]) -> tuple[tuple[RowGroupRef, ...], PassSpec]:
+    (refs,), (spec,) = grouped[1][ROW_GROUPS], grouped[1][SPEC]
+    return refs, spec
+
+
+def _save(named: NamedResult, scratch: str) -> None:
+    with FileSystems.create(FileSystems.join(scratch, named.name)) as handle:
+        handle.write(pickle.dumps(named.value, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 class CountPass(beam.PTransform):
-    """{ROW_GROUPS: (shard, RowGroupRef), SPEC: (shard, PassSpec)} -> the pass's PassResults: each shard's
-    row groups grouped with the pass's spec, counted in one step, and the shards' counts merged."""
+    """(a shard's row groups, the pass's spec) -> the pass's PassResults: each shard counted in one step,
+    the shards' counts merged."""
 
     def __init__(self, batch_rows: int):
         super().__init__()
@@ -100,7 +114,6 @@ class CountPass(beam.PTransform):
     def expand(self, shards):
         return (
             shards
-            | "GroupShards" >> beam.CoGroupByKey()
             | "CountShards" >> beam.Map(count_shard, self._batch_rows).with_output_types(ShardCounts)
             # without_defaults: the merged counts flow straight on, not also materialised as a side input
             # for a default that is never needed (one more encoding of the results)
@@ -108,12 +121,29 @@ class CountPass(beam.PTransform):
         )
 
 
+class WithPlannedSpec(beam.PTransform):
+    """{PLANNED: the Planned second pass, SHARDS: (index, a shard's row groups)} -> (a shard's row groups,
+    the planned spec): the spec reaches every shard as an element, grouped with it by index
+    (CoGroupByKey), not as a side input (which the Dask runner computes again inside the task that reads
+    it)."""
+
+    def __init__(self, shards: int):
+        super().__init__()
+        self._shards = shards
+
+    def expand(self, inputs):
+        spec = inputs[PLANNED] | "SpecPerShard" >> beam.FlatMap(_spec_per_shard, self._shards)
+        return ({ROW_GROUPS: inputs[SHARDS], SPEC: spec}
+                | "GroupByShard" >> beam.CoGroupByKey()
+                | "Join" >> beam.Map(_joined))
+
+
 class CountPasses(beam.PTransform):
     """Pass 1 over the row groups `refs` in `shards` shards of consecutive row groups, and when `then` is
     given, the plan it makes ("Plan" + the second label) and pass 2; every result saved under `scratch`
     by the one last step."""
 
-    def __init__(self, refs: Sequence[RowGroupRef | None], shards: int, batch_rows: int, first: PassSpec,
+    def __init__(self, refs: Sequence[RowGroupRef], shards: int, batch_rows: int, first: PassSpec,
                  then: Callable[[PassResults], Planned] | None, second_label: str | None, scratch: str):
         super().__init__()
         self._refs = refs
@@ -125,19 +155,21 @@ class CountPasses(beam.PTransform):
         self._scratch = scratch
 
     def expand(self, pbegin):
-        refs, shards = self._refs, self._shards
-        row_groups = pbegin | "ListRowGroups" >> beam.Create(
-            [(index * shards // len(refs), ref) for index, ref in enumerate(refs)])
+        shards = pbegin | "ListShards" >> beam.Create(list(enumerate(split_shards(self._refs, self._shards))))
         label = self._first.label
-        first_spec = pbegin | f"{label}Spec" >> beam.Create([(shard, self._first) for shard in range(shards)])
-        first = {ROW_GROUPS: row_groups, SPEC: first_spec} | label >> CountPass(self._batch_rows)
-        results = [first | f"Name{label}" >> beam.Map(_named, FIRST)]
+        first = (shards
+                 | f"With{label}Spec" >> beam.Map(_with_spec, self._first)
+                 | label >> CountPass(self._batch_rows))
+        # NamedResult: sized by SizedPickleCoder, not pickled whole by Beam's counters at each step to the save
+        results = [first | f"Name{label}" >> beam.Map(_named, FIRST).with_output_types(NamedResult)]
         if self._then is not None:
             label = self._second_label
             planned = first | f"Plan{label}" >> beam.Map(self._then).with_output_types(Planned)
-            spec = planned | f"{label}Spec" >> beam.FlatMap(_spec_per_shard, shards)
-            second = {ROW_GROUPS: row_groups, SPEC: spec} | label >> CountPass(self._batch_rows)
-            results += [planned | f"Name{label}Plan" >> beam.Map(_kept), second | f"Name{label}" >> beam.Map(_named, SECOND)]
+            second = ({PLANNED: planned, SHARDS: shards}
+                      | f"With{label}Spec" >> WithPlannedSpec(self._shards)
+                      | label >> CountPass(self._batch_rows))
+            results += [planned | f"Name{label}Plan" >> beam.Map(_kept).with_output_types(NamedResult),
+                        second | f"Name{label}" >> beam.Map(_named, SECOND).with_output_types(NamedResult)]
         _ = results | "GatherResults" >> beam.Flatten() | "SaveResults" >> beam.Map(_save, self._scratch)
 
 
@@ -168,7 +200,7 @@ def run_passes(
     scratch = tempfile.mkdtemp(prefix="featureplex-") if local else FileSystems.join(temp_location, f"featureplex-{uuid.uuid4().hex}")
     names = [FIRST] if then is None else [FIRST, PLAN, SECOND]
     paths = [FileSystems.join(scratch, name) for name in names]
-    refs = dataset.row_groups() or [None]  # None: no row group, still every pass's (empty) results
+    refs = dataset.row_groups()
     shards = shard_count(len(refs), known_workers(options))
     try:
         with dask_cluster(options, partitions=shards):

@@ -124,7 +124,7 @@ def test_no_step_carries_a_local_path_and_the_workers_install_the_wheel(stage, r
     payloads = step_payloads(job.pipeline)
     data, scratch = str(root / "data").encode(), b"gs://my-bucket/tmp/featureplex-"
     # the decoding works: the row groups' paths (the data a user gives as gs://) and the scratch results
-    assert any(data in payload for name, payload in payloads.items() if name.endswith("/ListRowGroups/FlatMap(<lambda at core.py:4094>)"))
+    assert any(data in payload for name, payload in payloads.items() if name.endswith("/ListShards/FlatMap(<lambda at core.py:4094>)"))
     assert scratch in payloads[job.steps[-1]]
     local = [str(root).encode(), str(REPO / "pipelines").encode(), str(REPO / "features").encode(),
              f"{tempfile.gettempdir()}/featureplex-".encode()]
@@ -181,4 +181,14 @@ def test_dataflow_flags_that_cannot_work_are_one_line_errors_before_any_network(
     result = cli("profile", root / "data", "--out", tmp_path / "out", *flags)
     assert result.returncode == 2, (result.stdout, result.stderr)
     assert result.stderr.strip().count("\n") == 0 and message in result.stderr, result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_run_refuses_a_dry_run(root, cli, tmp_path):
+    """Under `run`, a stage's job depends on the results of the stages before it: no one job to show."""
+    config = tmp_path / "config.yaml"
+    config.write_text(f"dataset: {root / 'data'}\n")
+    result = cli("run", config, "--out", tmp_path / "out", *DATAFLOW)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert result.stderr.strip().count("\n") == 0 and "--dry_run: builds one stage's Dataflow job" in result.stderr
     assert not (tmp_path / "out").exists()

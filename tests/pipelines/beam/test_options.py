@@ -11,7 +11,7 @@ import pytest
 from featureplex.features.errors import InputError
 from featureplex.pipelines.beam.dask_cluster import DASK_RUNNER
 from featureplex.pipelines.beam.options import beam_arguments, known_workers, pipeline_options
-from featureplex.pipelines.beam.passes import shard_count
+from featureplex.pipelines.beam.passes import shard_count, split_shards
 
 
 @pytest.mark.parametrize(
@@ -53,6 +53,12 @@ def test_a_cluster_at_an_address_has_no_known_workers(tmp_path):
 )
 def test_shards_are_one_per_known_worker_else_grow_with_the_square_root(row_groups, workers, shards):
     assert shard_count(row_groups, workers) == shards
+
+
+def test_shards_are_runs_of_consecutive_row_groups_as_even_as_can_be():
+    assert split_shards(list("abcde"), 2) == [("a", "b"), ("c", "d", "e")]
+    assert split_shards(list("abc"), 3) == [("a",), ("b",), ("c",)]
+    assert split_shards([], 1) == [()]  # no row group: one shard of none, still every pass's (empty) results
 
 
 @pytest.mark.parametrize(
