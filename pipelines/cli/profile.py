@@ -6,6 +6,7 @@ Flags the command does not know pass through to Beam, as for `featureplex rank`.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import click
 import polars as pl
@@ -45,4 +46,4 @@ def profile(ctx: click.Context, data, config_path, label, out) -> None:
     frame = profiled.frame
     stdout = Console()
     (stdout if stdout.is_terminal else Console(width=140)).print(profile_table(frame))
-    click.echo(f"wrote {out} ({', '.join(profiled.manifest.outputs)})")
+    click.echo(f"wrote {out} ({', '.join(sorted(path.name for path in Path(out).iterdir()))})")

@@ -49,7 +49,7 @@ def summary_lines(ranked, out: Path) -> list[str]:
         f"top interactions: {', '.join(pairs) or 'none'}",
         f"recommended features: {', '.join(ranked.recommended) or 'none'}",
         f"anomalies: {'; '.join(flagged) or 'none'}",
-        f"wrote {out} ({', '.join(ranked.manifest.outputs)})",
+        f"wrote {out} ({', '.join(sorted(path.name for path in out.iterdir()))})",
     ]
 
 
