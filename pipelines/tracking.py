@@ -14,6 +14,8 @@ import warnings
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
+from featureplex.features.data.artifact_dir import process_alive
+
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 DEFAULT_EXPERIMENT = "featureplex"
 MAX_PARAM_LENGTH = 6000  # MLflow 3 rejects longer parameter values
@@ -84,18 +86,6 @@ def fail_orphaned_runs(experiment_id: str) -> int:
     for run in orphaned:
         client.set_terminated(run.info.run_id, "FAILED")
     return len(orphaned)
-
-
-def process_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def log_params(params: Mapping[str, Any]) -> None:

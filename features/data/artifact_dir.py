@@ -114,15 +114,25 @@ def _locked(path: Path, out: str | os.PathLike):
         handle.close()
 
 
+def process_alive(pid: int) -> bool:
+    """Whether process `pid` runs on this machine (signal 0 checks without signalling)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, owned by someone else
+        return True
+    return True
+
+
 def _owner_alive(staging: Path) -> bool:
     """Whether the process that made a staging folder (`.NAME.tmp-PID-xxxx`) still runs."""
     try:
-        os.kill(int(staging.name.rsplit("-", 2)[-2]), 0)
-    except (ValueError, IndexError, ProcessLookupError):
+        return process_alive(int(staging.name.rsplit("-", 2)[-2]))
+    except (ValueError, IndexError):
         return False
-    except PermissionError:
-        return True
-    return True
 
 
 @contextlib.contextmanager

@@ -40,6 +40,7 @@ import pyarrow.compute as pc
 
 from featureplex.features.data.dataset import ParquetDataset, iter_record_batches
 from featureplex.features.data.schema import DatasetSchema, Kind, column_ranges
+from featureplex.features.scoring.information import entropy, xlogx
 
 SAMPLE_ROWS = 100_000
 _SHOWN_CHARS = 40  # a constant value quoted in a reason is cut to this length
@@ -118,11 +119,6 @@ def suspect_columns(
 LEAK_BINS = 32
 
 
-def _entropy(counts: np.ndarray) -> float:
-    share = counts[counts > 0] / counts.sum()
-    return float(-(share * np.log(share)).sum())
-
-
 def leak_share(values: pa.ChunkedArray, labels: np.ndarray, numeric: bool) -> float:
     """(MI - (d - 1) / 2n) / H(y) of a column against 0/1 labels (module docstring); missing is a value."""
     if numeric:
@@ -134,17 +130,12 @@ def leak_share(values: pa.ChunkedArray, labels: np.ndarray, numeric: bool) -> fl
         codes = np.where(np.isnan(codes.astype(float)), -1, codes).astype(np.int64) + 1  # nulls: their own value
     distinct = int(codes.max()) + 1
     cells = np.bincount(codes * 2 + labels, minlength=2 * distinct).reshape(-1, 2)
-    label_h = _entropy(cells.sum(axis=0))
+    label_h = entropy(cells.sum(axis=0))
     if label_h == 0:
         return 0.0
-    per_value = cells.sum(axis=1)
-    cells, per_value = cells[per_value > 0], per_value[per_value > 0]
-    share = cells / per_value[:, None]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        value_h = -np.where(share > 0, share * np.log(share), 0.0).sum(axis=1)
-    rows = per_value.sum()
-    conditional = float((per_value / rows * value_h).sum())
-    return (label_h - conditional - (len(per_value) - 1) / (2 * rows)) / label_h
+    per_value, rows = cells.sum(axis=1), cells.sum()
+    conditional = float((xlogx(per_value).sum() - xlogx(cells).sum()) / rows)  # H(y | x) from the cells
+    return (label_h - conditional - (np.count_nonzero(per_value) - 1) / (2 * rows)) / label_h
 
 
 def leaking_columns(dataset: ParquetDataset, schema: DatasetSchema, threshold: float, skip: set[str],
