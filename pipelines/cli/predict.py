@@ -16,8 +16,9 @@ def _jsonl_batches(path: str, predictor, batch_size: int) -> Iterator[tuple[int,
 
     rows = read_jsonl(path)
     for start in range(0, len(rows), batch_size):
-        columns = predictor.rows_to_columns(rows[start : start + batch_size])
-        yield start, {name: columns.get(name, [None] * len(rows[start : start + batch_size])) for name in predictor.inputs}, set(columns)
+        batch = rows[start : start + batch_size]
+        columns = predictor.rows_to_columns(batch)
+        yield start, {name: columns.get(name, [None] * len(batch)) for name in predictor.inputs}, set(columns)
 
 
 def _parquet_batches(path: str, predictor, batch_size: int) -> Iterator[tuple[int, dict[str, list], set[str]]]:
