@@ -12,18 +12,20 @@ from tests.conftest import REPO
 NOTEBOOK = REPO / "notebooks" / "quickstart.ipynb"
 WORK = "quickstart-work"  # FEATUREPLEX_QUICKSTART_DIR, relative to where the notebook runs
 TIMED_LINE = re.compile(r"^(\d{4}/\d\d/\d\d \d\d:\d\d:\d\d |WARNING:|\[IPKernelApp\]).*$\n?", re.M)
+# A warning's "file:line:" and the source line under it depend on where the checkout is and its code.
+WARNING_SOURCE = re.compile(r"^\S+\.py:\d+: (\w*Warning: .*\n)(  .*\n)?", re.M)
 
 
 def text_outputs(notebook, folder: str) -> list[str]:
-    """Each code cell's text outputs (streams and plain-text results), timed log lines dropped and the
-    folder it ran in written as <dir>."""
+    """Each code cell's text outputs (streams and plain-text results), timed log lines and warnings'
+    source locations dropped, and the folder it ran in written as <dir>."""
     texts = []
     for cell in notebook.cells:
         if cell.cell_type != "code":
             continue
         parts = [output.get("text", "") if output.output_type == "stream" else output.get("data", {}).get("text/plain", "")
                  for output in cell.outputs]
-        texts.append(TIMED_LINE.sub("", "".join(parts)).replace(folder, "<dir>"))
+        texts.append(WARNING_SOURCE.sub(r"\1", TIMED_LINE.sub("", "".join(parts))).replace(folder, "<dir>"))
     return texts
 
 
