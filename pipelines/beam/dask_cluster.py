@@ -91,7 +91,9 @@ def dask_cluster(options: PipelineOptions, partitions: int) -> Iterator[None]:
 def local_cluster(workers: int) -> Iterator[str]:
     """A LocalCluster of `workers` processes of one thread each on 127.0.0.1, no dashboard (the HTTP server
     a scheduler always starts, for its health and metrics routes, on a free port of 127.0.0.1, not on
-    8787), its log lines quieted to errors while it runs; yields the scheduler's address.
+    8787); yields the scheduler's address. Its log lines are silenced while it runs (a worker's
+    heartbeat racing the scheduler's close logs an error): a task's error still reaches this process,
+    raised by the run.
 
     distributed's nannies give their workers OMP_NUM_THREADS=1 (and MKL's and OpenBLAS's) and
     MALLOC_TRIM_THRESHOLD_=65536, by setting them in this process's environment, where they stay. In a
@@ -108,13 +110,13 @@ def local_cluster(workers: int) -> Iterator[str]:
     unset = {f"distributed.nanny.pre-spawn-environ.{name}": None for name in _WORKER_ENVIRONMENT}
     touched = (*dask.config.get("distributed.nanny.pre-spawn-environ"), *_WORKER_ENVIRONMENT, "PYTHONHASHSEED")
     environment = {name: os.environ.get(name) for name in touched}
-    logger = logging.getLogger("distributed")  # the scheduler's and nannies' INFO lines, in this process
+    logger = logging.getLogger("distributed")  # the scheduler's and nannies' lines, in this process
     level = logger.level
-    logger.setLevel(logging.ERROR)
+    logger.setLevel(logging.CRITICAL)
     try:
         with dask.config.set(unset), LocalCluster(
             n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None,
-            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}, silence_logs=logging.ERROR,
+            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}, silence_logs=logging.CRITICAL,
         ) as cluster:
             yield cluster.scheduler_address
     finally:
