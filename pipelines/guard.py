@@ -10,7 +10,7 @@ and a suspect stops the command with the two ways on.
 from __future__ import annotations
 
 from featureplex.features.data.schema import Kind
-from featureplex.features.data.suspect_columns import leaking_columns, suspect_columns
+from featureplex.features.data.suspect_columns import leaking_columns, read_sample, suspect_columns
 from featureplex.features.errors import InputError
 from featureplex.pipelines.artifacts.rank import RankArtifact
 from featureplex.pipelines.inputs import StageInputs
@@ -33,9 +33,11 @@ def chosen_by_rank(inputs: StageInputs, rank: RankArtifact) -> tuple[StageInputs
 
 def check_suspect_columns(inputs: StageInputs) -> None:
     """InputError naming the first feature that looks like a leak, a row id or a constant, with the ways on."""
-    params = inputs.config.rank
-    found = suspect_columns(inputs.dataset, inputs.schema, params.id_like_ratio)
-    found.update(leaking_columns(inputs.dataset, inputs.schema, params.leakage_threshold, set(found)))
+    params, schema = inputs.config.rank, inputs.schema
+    scalar = [spec.name for spec in schema.features if spec.kind != Kind.SEQUENCE]
+    sample = read_sample(inputs.dataset, [schema.label, *scalar])  # one read for both checks
+    found = suspect_columns(inputs.dataset, schema, params.id_like_ratio, sample=sample)
+    found.update(leaking_columns(inputs.dataset, schema, params.leakage_threshold, set(found), sample=sample))
     if found:
         first = sorted(found.values(), key=lambda suspect: (suspect.check != "label_leakage", suspect.name))[0]
         others = f" (and {len(found) - 1} more: {', '.join(sorted(set(found) - {first.name}))})" if len(found) > 1 else ""

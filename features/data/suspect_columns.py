@@ -55,8 +55,9 @@ class SuspectColumn:
     reason: str
 
 
-def _sample(dataset: ParquetDataset, names: list[str], sample_rows: int) -> pa.Table:
-    """The first `sample_rows` rows of the named columns, read batch by batch."""
+def read_sample(dataset: ParquetDataset, names: list[str], sample_rows: int = SAMPLE_ROWS) -> pa.Table:
+    """The first `sample_rows` rows of the named columns, read batch by batch: the sample both checks
+    below judge on (read it once and pass it to both)."""
     batches, rows = [], 0
     for batch in iter_record_batches(dataset, columns=names, batch_rows=sample_rows):
         batches.append(batch.slice(0, sample_rows - rows))
@@ -79,9 +80,11 @@ def _shown(value) -> str:
 
 
 def suspect_columns(
-    dataset: ParquetDataset, schema: DatasetSchema, id_like_ratio: float, sample_rows: int = SAMPLE_ROWS
+    dataset: ParquetDataset, schema: DatasetSchema, id_like_ratio: float, sample_rows: int = SAMPLE_ROWS,
+    sample: pa.Table | None = None,
 ) -> dict[str, SuspectColumn]:
-    """The schema's categorical and numeric features that look constant or ID-like (module docstring)."""
+    """The schema's categorical and numeric features that look constant or ID-like (module docstring),
+    judged on `sample` (a read_sample holding them) or on the first `sample_rows` rows read here."""
     scalar = [spec.name for spec in schema.features if spec.kind != Kind.SEQUENCE]
     categorical = {spec.name for spec in schema.features if spec.kind == Kind.CATEGORICAL}
     ranges = column_ranges(dataset, scalar)
@@ -94,7 +97,7 @@ def suspect_columns(
     sampled = [name for name in scalar if name not in suspects and (name in categorical or name not in ranges)]
     if not sampled:
         return suspects
-    sample = _sample(dataset, sampled, sample_rows)
+    sample = sample if sample is not None else read_sample(dataset, sampled, sample_rows)
     whole = sample.num_rows == dataset.num_rows
     read = "" if whole else f" in the first {sample.num_rows:,} rows"
     for name in sampled:
@@ -139,12 +142,13 @@ def leak_share(values: pa.ChunkedArray, labels: np.ndarray, numeric: bool) -> fl
 
 
 def leaking_columns(dataset: ParquetDataset, schema: DatasetSchema, threshold: float, skip: set[str],
-                    sample_rows: int = SAMPLE_ROWS) -> dict[str, SuspectColumn]:
-    """The scalar features outside `skip` whose leak share on the sample reaches `threshold`."""
+                    sample_rows: int = SAMPLE_ROWS, sample: pa.Table | None = None) -> dict[str, SuspectColumn]:
+    """The scalar features outside `skip` whose leak share on the sample (`sample`, holding them and the
+    label, or the first `sample_rows` rows read here) reaches `threshold`."""
     names = [spec.name for spec in schema.features if spec.kind != Kind.SEQUENCE and spec.name not in skip]
     if not names:
         return {}
-    sample = _sample(dataset, [schema.label, *names], sample_rows)
+    sample = sample if sample is not None else read_sample(dataset, [schema.label, *names], sample_rows)
     labels = pc.cast(sample.column(schema.label), pa.int64()).to_numpy(zero_copy_only=False)
     numeric = set(schema.names(Kind.NUMERIC))
     found = {}
