@@ -76,19 +76,22 @@ def ctr_metrics(labels: np.ndarray, logits: np.ndarray, groups: np.ndarray | Non
 
 
 def reliability_bins(labels: np.ndarray, probabilities: np.ndarray, bins: int = 10) -> pl.DataFrame:
-    """Rows in `bins` equal-count bins by predicted probability (ties kept in row order): per bin the mean
-    prediction, the observed click rate and the row count. Bin b holds the rows ranked in
-    [b n / bins, (b + 1) n / bins); fewer rows than bins give one bin per row."""
+    """Rows in `bins` equal-count bins by predicted probability (ties kept in row order): per bin the row
+    count, the mean prediction, the observed click rate and the lowest and highest prediction. Bin b
+    holds the rows ranked in [b n / bins, (b + 1) n / bins); fewer rows than bins give one bin per row."""
     probabilities = np.asarray(probabilities, dtype=np.float64)
     n = probabilities.size
     bins = max(min(bins, n), 1)
     order = np.argsort(probabilities, kind="stable")
-    bin_of = np.empty(n, dtype=np.int64)
-    bin_of[order] = np.arange(n) * bins // max(n, 1)
+    bin_of = np.arange(n) * bins // max(n, 1)  # of the sorted rows
     counts = np.bincount(bin_of, minlength=bins)
+    ends = np.cumsum(counts)
+    ranked = probabilities[order]
     return pl.DataFrame({
         "bin": np.arange(bins),
         "rows": counts,
-        "mean_prediction": np.bincount(bin_of, weights=probabilities, minlength=bins) / counts,
-        "observed_ctr": np.bincount(bin_of, weights=np.asarray(labels, dtype=np.float64), minlength=bins) / counts,
+        "mean_prediction": np.bincount(bin_of, weights=ranked, minlength=bins) / counts,
+        "observed_ctr": np.bincount(bin_of, weights=np.asarray(labels, dtype=np.float64)[order], minlength=bins) / counts,
+        "lowest": ranked[ends - counts],
+        "highest": ranked[ends - 1],
     })

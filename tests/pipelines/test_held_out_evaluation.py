@@ -96,3 +96,66 @@ def test_the_whole_of_data_trains_and_the_test_file_is_scored_with_the_kept_weig
     assert run.data.params["data.train_rows"] == str(ROWS["train"])
     assert {(i.dataset.name, i.tags[0].value) for i in run.inputs.dataset_inputs} == {
         ("data-training", "training"), ("validation-validation", "validation"), ("test-test", "test")}
+
+
+def test_evaluate_scores_parquet_as_sklearn_does_and_as_train_tested(trained, capsys, tmp_path):
+    out = tmp_path / "evaluation"
+    assert run_command(["evaluate", str(trained / "model"), str(trained / "test.parquet"), "--out", str(out)]) == 0
+    notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note:")]
+    assert notes == ["note: ignored the columns the model does not use: event_time"]  # user_id: gAUC's column
+    metrics = json.loads((out / "metrics.json").read_text())
+    labels, logits, users = saved_model_logits(trained, "test")
+    probabilities = 1 / (1 + np.exp(-logits))
+    assert metrics["auc"] == pytest.approx(roc_auc_score(labels, logits), abs=1e-9)
+    assert metrics["logloss"] == pytest.approx(log_loss(labels, probabilities), rel=1e-5)
+    assert metrics["gauc"] == pytest.approx(per_user_auc(labels, logits, users), abs=1e-9)
+    assert metrics["calibration"] == pytest.approx(probabilities.mean() / labels.mean(), rel=1e-5)
+    assert (metrics["rows"], metrics["positives"]) == (ROWS["test"], int(labels.sum()))
+    tested = json.loads((trained / "model" / "metrics.json").read_text())  # one implementation: the same numbers
+    assert {name: metrics[name] for name in ("auc", "gauc")} == {"auc": tested["test_auc"], "gauc": tested["test_gauc"]}
+    assert metrics["logloss"] == pytest.approx(tested["test_logloss"], rel=1e-6)
+
+    bins = np.genfromtxt(out / "reliability.csv", delimiter=",", names=True)
+    order = np.argsort(probabilities, kind="stable")
+    expected = [(len(part), probabilities[part].mean(), labels[part].mean()) for part in np.array_split(order, 10)]
+    np.testing.assert_allclose([(b["rows"], b["mean_prediction"], b["observed_ctr"]) for b in bins], expected, rtol=1e-5)
+    assert (out / "reliability.png").read_bytes()[:4] == b"\x89PNG"
+    again = tmp_path / "again"
+    assert run_command(["evaluate", str(trained / "model"), str(trained / "test.parquet"), "--out", str(again)]) == 0
+    for name in ("metrics.json", "reliability.csv", "reliability.png"):  # deterministic, byte for byte
+        assert (again / name).read_bytes() == (out / name).read_bytes(), name
+
+
+def test_evaluate_a_registered_model_by_its_alias(trained, monkeypatch, tmp_path, capsys):
+    from featureplex.pipelines.artifacts.train import TrainArtifact
+    from featureplex.pipelines.stages import register
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{trained}/mlflow.db")
+    monkeypatch.chdir(trained)
+    from featureplex.pipelines.tracking import configure_tracking
+
+    configure_tracking()
+    register.run(TrainArtifact.read(trained / "model"), "ctr", "champion", None)
+    assert run_command(["evaluate", str(trained / "model"), str(trained / "test.parquet"), "--out", str(tmp_path / "dir")]) == 0
+    assert run_command(["evaluate", "models:/ctr@champion", str(trained / "test.parquet"), "--out", str(tmp_path / "uri")]) == 0
+    by_uri = json.loads((tmp_path / "uri" / "metrics.json").read_text())
+    assert "gauc" in by_uri  # the user column from the model card its training run logged
+    assert by_uri == json.loads((tmp_path / "dir" / "metrics.json").read_text())
+    assert run_command(["evaluate", "models:/ctr/7", str(trained / "test.parquet")]) == 2
+    assert "models:/ctr/7" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("change, fragments", [
+    (lambda table: table.drop_columns(["city"]), ["column 'city' is missing"]),
+    (lambda table: table.set_column(2, "city", pa.array(np.arange(table.num_rows))), ["column 'city' has type int64",
+                                                                                      "the model takes text"]),
+    (lambda table: table.set_column(0, "label", pa.array(np.zeros(table.num_rows, np.int8))), ["a single class"]),
+])
+def test_evaluate_bad_data_is_one_line_naming_the_file_and_column(trained, tmp_path, capsys, change, fragments):
+    bad = tmp_path / "bad.parquet"
+    pq.write_table(change(pq.read_table(trained / "test.parquet")), bad)
+    assert run_command(["evaluate", str(trained / "model"), str(bad), "--out", str(tmp_path / "o")]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {bad}: "), lines
+    assert all(fragment in lines[0] for fragment in fragments), lines[0]
+    assert not (tmp_path / "o").exists()
