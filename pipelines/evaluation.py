@@ -68,8 +68,11 @@ def open_model(model: str) -> ModelSource:
     if (root / TrainArtifact.SAVED_MODEL / "saved_model.pb").is_file():
         card = root / TrainArtifact.CARD
         return ModelSource(str(root / TrainArtifact.SAVED_MODEL), json.loads(card.read_text()) if card.is_file() else {})
-    if model.startswith("models:/"):
-        return ModelSource(model, model_card_of_version(model))
+    if model.startswith(("models:/", "runs:/", "mlflow-artifacts:/")):
+        from featureplex.pipelines.tracking import configure_tracking
+
+        configure_tracking()  # the URI resolves against the tracking URI in force
+        return ModelSource(model, model_card_of_version(model) if model.startswith("models:/") else {})
     return ModelSource(model, {})
 
 
@@ -81,15 +84,15 @@ def evaluate_model(model: str, data: str, label: str | None = None, user: str | 
     `on_note` hears what is worth a line to the user: the columns the model does not use, a user column
     of the model card that the data lacks (no gAUC then).
     """
-    from featureplex.pipelines.tracking import configure_tracking
-
     dataset = open_dataset(data)
-    configure_tracking()  # models:/ URIs resolve against the tracking URI in force
     source = open_model(model)
     names = dataset.schema.names
     label = label or source.card.get("label") or next((name for name in LABEL_NAMES if name in names), None)
     if label is None or label not in names:
         raise InputError(f"{data}: no label column '{label or ' or '.join(LABEL_NAMES)}' (name it with --label)")
+    label_type = dataset.schema.field(label).type
+    if not (pa.types.is_integer(label_type) or pa.types.is_boolean(label_type) or pa.types.is_floating(label_type)):
+        raise InputError(f"{data}: label '{label}': expected 0/1 values, got column type {label_type}")
     if user is not None and user not in names:
         raise InputError(f"{data}: column '{user}' (--user) is not in the data")
     if user is None and source.card.get("user"):

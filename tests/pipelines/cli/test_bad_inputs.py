@@ -156,6 +156,8 @@ CASES = [
     ("evaluate: no such label", "evaluate {root}/not_a_model {root}/good.parquet --label nope", 2,
      ["good.parquet", "no label column 'nope'"]),
     ("evaluate: no such user", "evaluate {root}/not_a_model {root}/good.parquet --user nope", 2, ["column 'nope' (--user)"]),
+    ("evaluate: a text label", "evaluate {root}/not_a_model {root}/good.parquet --label city", 2,
+     ["good.parquet", "label 'city'", "column type string"]),
     ("evaluate: --bins 0", "evaluate {root}/not_a_model {root}/good.parquet --bins 0", 2, ["--bins"]),
     ("model: unknown MLflow URI scheme", "serve ftp://x/model", 2, ["ftp://x/model"]),
     ("model: register a folder that is no SavedModel", "register {root}/not_a_model --name m", 2, ["not a SavedModel"]),
