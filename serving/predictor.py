@@ -102,6 +102,11 @@ class SavedModelPredictor:
         rows = self.check_columns(columns)
         encoded = {name: spec.column(columns[name], self.limits) for name, spec in self.inputs.items() if not spec.sequence}
         ragged = {name: spec.ragged(columns[name], self.limits) for name, spec in self.inputs.items() if spec.sequence}
+        return self.windowed(rows, encoded, ragged)
+
+    def windowed(self, rows: int, encoded: dict[str, np.ndarray], ragged: dict[str, tuple[np.ndarray, np.ndarray]]) -> EncodedRequest:
+        """Encoded columns as a request: timestamp lists checked against their sequences, sequences with a
+        history window cut to it: the last step of `encode` and of serving.arrow_request."""
         for times, sequence in self.sequence_lengths_from.items():
             self._check_aligned(ragged, times, sequence)
         for name, window in self.history_windows.items():

@@ -42,7 +42,7 @@ def test_quickstart_notebook_runs_and_its_committed_outputs_are_current(tmp_path
     fresh = execute(tmp_path, monkeypatch)
     outputs = [output for cell in fresh.cells if cell.cell_type == "code" for output in cell.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
-    assert sum(1 for o in outputs if "image/png" in o.get("data", {})) == 2
+    assert sum(1 for o in outputs if "image/png" in o.get("data", {})) == 3  # ranking, validation AUC, reliability
     assert (tmp_path / WORK / "train" / "saved_model" / "saved_model.pb").exists()
     committed = nbformat.read(NOTEBOOK, as_version=4)
     folder = committed.metadata.get("featureplex", {}).get("executed_in", "")

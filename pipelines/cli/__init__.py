@@ -24,6 +24,7 @@ COMMANDS = {
     "train": "featureplex.pipelines.cli.train:train",
     "serve": "featureplex.pipelines.cli.serve:serve",
     "predict": "featureplex.pipelines.cli.predict:predict",
+    "evaluate": "featureplex.pipelines.cli.evaluate:evaluate",
     "register": "featureplex.pipelines.cli.register:register",
     "vocab": "featureplex.pipelines.cli.vocab:vocab",
     "run": "featureplex.pipelines.cli.run:run",

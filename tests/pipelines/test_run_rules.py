@@ -52,6 +52,23 @@ def test_stage_keys_change_with_what_the_stage_depends_on_only():
     assert stage_key("rank", payload) != stage_key("profile", payload)
 
 
+def test_the_train_key_follows_the_held_out_files_content(tmp_path):
+    import pyarrow.parquet as pq
+
+    from featureplex.features.data.config import parse_config
+    from featureplex.pipelines.run import TRAIN
+    from tests.conftest import small_table
+
+    pq.write_table(small_table(50), tmp_path / "test.parquet")
+    config = parse_config({"train": {"validation": str(tmp_path / "test.parquet"), "test": str(tmp_path / "test.parquet")}})
+    before = TRAIN.payload(config, {"vocab": "v"})
+    assert before == TRAIN.payload(config, {"vocab": "v"})
+    pq.write_table(small_table(60), tmp_path / "test.parquet")  # same path, other rows: the stage is not current
+    after = TRAIN.payload(config, {"vocab": "v"})
+    assert after["test_data"] != before["test_data"] and after["validation_data"] != before["validation_data"]
+    assert "test_data" not in TRAIN.payload(parse_config({}), {"vocab": "v"})
+
+
 def test_current_key_is_the_artifact_manifest_key(tmp_path):
     assert current_key(tmp_path / "absent") is None
     Manifest("rank", key="k1").write(tmp_path)
