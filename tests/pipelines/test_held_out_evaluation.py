@@ -161,3 +161,18 @@ def test_evaluate_bad_data_is_one_line_naming_the_file_and_column(trained, tmp_p
     assert len(lines) == 1 and lines[0].startswith(f"error: {bad}: "), lines
     assert all(fragment in lines[0] for fragment in fragments), lines[0]
     assert not (tmp_path / "o").exists()
+
+
+def test_a_split_of_data_set_beside_a_validation_file_is_said_to_be_unused(trained, recwarn):
+    from featureplex.features.data.config import TrainParams
+    from featureplex.pipelines.held_out import UnusedSplitWarning, open_held_out
+    from featureplex.pipelines.inputs import resolve_inputs
+
+    inputs = resolve_inputs(str(trained / "train.parquet"), str(trained / "config.yaml"))
+    valid = str(trained / "valid.parquet")
+    with pytest.warns(UnusedSplitWarning, match="train.validation_fraction 0.3 is not used"):
+        held_out = open_held_out(inputs, inputs.config.train.model_copy(update={"validation": valid}))
+    assert held_out.validation.num_rows == ROWS["valid"] and held_out.test is None
+    for quiet in (TrainParams(validation=valid), TrainParams(validation=valid, validation_fraction=0)):
+        open_held_out(inputs, quiet)
+    assert not [w for w in recwarn if issubclass(w.category, UnusedSplitWarning)]
