@@ -25,9 +25,9 @@ from typing import Any, Callable
 import numpy as np
 
 from featureplex.features.counting.numeric_moments import NumericMoments
-from featureplex.features.data.dataset import ParquetDataset
 from featureplex.features.data.artifact_dir import Manifest, Stopwatch, artifact_lock
 from featureplex.features.data.config import TrainParams
+from featureplex.features.data.dataset import ParquetDataset
 from featureplex.features.data.schema import DatasetSchema, Kind
 from featureplex.features.data.sequence_checks import check_timestamp_lengths, seconds_since_epoch
 from featureplex.features.embedding.layout import Layout
@@ -229,7 +229,7 @@ def export(assembled: Assembled, schema: DatasetSchema, staging: Path) -> Path:
 
 
 def model_card(inputs: StageInputs, params: TrainParams, assembled: Assembled, metrics: dict, run_id: str,
-               model_uri: str, held_out: HeldOut = HeldOut(), split_rows: dict | None = None) -> dict:
+               model_uri: str, held_out: HeldOut, split_rows: dict[str, int]) -> dict:
     """What the model is: features, inputs, layout, the data it was trained on (and validated / tested on, when
     those are files of their own) with the rows of each split, its metrics and its MLflow run and model."""
     encoder, layout = assembled.model.encoder, inputs.vocab.layout
@@ -244,7 +244,7 @@ def model_card(inputs: StageInputs, params: TrainParams, assembled: Assembled, m
         "layout": layout_summary(layout),
         "data_fingerprint": inputs.dataset.fingerprint(),
         **held_out_data,
-        "rows": split_rows or {},
+        "rows": split_rows,
         "metrics": metrics,
         "mlflow_run_id": run_id,
         "mlflow_model_uri": model_uri,

@@ -9,8 +9,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import polars as pl
 
@@ -37,3 +39,8 @@ class EvaluationArtifact:
             plot_reliability(self.bins, self.metrics, staging / self.PLOT)
             self.manifest.with_outputs((self.METRICS, self.BINS, self.PLOT)).write(staging)
         return self
+
+    @classmethod
+    def read(cls, path: str | os.PathLike) -> EvaluationArtifact:
+        root = Path(path)
+        return cls(json.loads((root / cls.METRICS).read_text()), pl.read_csv(root / cls.BINS), Manifest.read(root, STAGE))

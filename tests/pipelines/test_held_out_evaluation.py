@@ -127,6 +127,7 @@ def test_evaluate_scores_parquet_as_sklearn_does_and_as_train_tested(trained, ca
 
 
 def test_evaluate_a_registered_model_by_its_alias(trained, monkeypatch, tmp_path, capsys):
+    from featureplex.pipelines.artifacts.evaluation import EvaluationArtifact
     from featureplex.pipelines.artifacts.train import TrainArtifact
     from featureplex.pipelines.stages import register
 
@@ -138,9 +139,10 @@ def test_evaluate_a_registered_model_by_its_alias(trained, monkeypatch, tmp_path
     register.run(TrainArtifact.read(trained / "model"), "ctr", "champion", None)
     assert run_command(["evaluate", str(trained / "model"), str(trained / "test.parquet"), "--out", str(tmp_path / "dir")]) == 0
     assert run_command(["evaluate", "models:/ctr@champion", str(trained / "test.parquet"), "--out", str(tmp_path / "uri")]) == 0
-    by_uri = json.loads((tmp_path / "uri" / "metrics.json").read_text())
-    assert "gauc" in by_uri  # the user column from the model card its training run logged
-    assert by_uri == json.loads((tmp_path / "dir" / "metrics.json").read_text())
+    by_uri, by_dir = EvaluationArtifact.read(tmp_path / "uri"), EvaluationArtifact.read(tmp_path / "dir")
+    assert "gauc" in by_uri.metrics  # the user column from the model card its training run logged
+    assert by_uri.metrics == by_dir.metrics and by_uri.bins.equals(by_dir.bins)
+    assert by_uri.manifest.inputs == {"data": by_dir.manifest.inputs["data"], "model": "models:/ctr@champion"}
     assert run_command(["evaluate", "models:/ctr/7", str(trained / "test.parquet")]) == 2
     assert "models:/ctr/7" in capsys.readouterr().err
 
@@ -159,3 +161,18 @@ def test_evaluate_bad_data_is_one_line_naming_the_file_and_column(trained, tmp_p
     assert len(lines) == 1 and lines[0].startswith(f"error: {bad}: "), lines
     assert all(fragment in lines[0] for fragment in fragments), lines[0]
     assert not (tmp_path / "o").exists()
+
+
+def test_a_split_of_data_set_beside_a_validation_file_is_said_to_be_unused(trained, recwarn):
+    from featureplex.features.data.config import TrainParams
+    from featureplex.pipelines.held_out import UnusedSplitWarning, open_held_out
+    from featureplex.pipelines.inputs import resolve_inputs
+
+    inputs = resolve_inputs(str(trained / "train.parquet"), str(trained / "config.yaml"))
+    valid = str(trained / "valid.parquet")
+    with pytest.warns(UnusedSplitWarning, match="train.validation_fraction 0.3 is not used"):
+        held_out = open_held_out(inputs, inputs.config.train.model_copy(update={"validation": valid}))
+    assert held_out.validation.num_rows == ROWS["valid"] and held_out.test is None
+    for quiet in (TrainParams(validation=valid), TrainParams(validation=valid, validation_fraction=0)):
+        open_held_out(inputs, quiet)
+    assert not [w for w in recwarn if issubclass(w.category, UnusedSplitWarning)]
