@@ -11,6 +11,7 @@ SavedModel -> the model card -> write the train artifact (pipelines.artifacts.tr
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import tempfile
@@ -29,6 +30,7 @@ from featureplex.features.embedding.layout import Layout
 from featureplex.features.embedding.vocab_artifact import VocabArtifact
 from featureplex.features.errors import InputError
 from featureplex.pipelines.artifacts.train import CHECKPOINTS, STAGE, TrainArtifact
+from featureplex.pipelines.cluster import WorkerCluster, check_cluster_fits
 from featureplex.pipelines.inputs import StageInputs
 
 RUN_ID_FILE = "mlflow_run_id"
@@ -76,6 +78,7 @@ class Assembled:
     raw_specs: dict  # the raw inputs the model takes: name -> tf.TypeSpec
     split: Any  # models.input.Split
     options: Any  # models.input.InputOptions
+    moments: tuple  # the numeric features' (names, means, stds) the model normalises with
 
 
 def data_split(params: TrainParams):
@@ -86,15 +89,20 @@ def data_split(params: TrainParams):
     return Split(params.validation_fraction, params.seed, split_time), options
 
 
-def numeric_moments(inputs: StageInputs, split, options) -> tuple[list[str], list[float], list[float]]:
-    """The numeric features with the means and standard deviations of their training rows."""
+def numeric_moments(inputs: StageInputs, split, options, workers=None) -> tuple[list[str], list[float], list[float]]:
+    """The numeric features with the means and standard deviations of their training rows (each worker
+    counts its shard's, the counts summed across workers)."""
     from featureplex.models.input import iter_split_tables
 
     names = inputs.schema.names(Kind.NUMERIC)
     moments = NumericMoments(tuple(names))
     if names:
-        for table in iter_split_tables(inputs.dataset, inputs.schema, split, "train", options, epoch=None):
+        dataset = inputs.dataset if workers is None else inputs.dataset.shard(workers.rank, workers.size)
+        for table in iter_split_tables(dataset, inputs.schema, split, "train", options, epoch=None):
             moments.add(table)
+        if workers is not None:
+            count, total, squares = np.split(workers.sum(np.concatenate([moments.count, moments.total, moments.squares])), 3)
+            moments = NumericMoments(moments.names, count, total, squares)
     means, stds = moments.mean_and_std()
     return names, means, stds
 
@@ -107,19 +115,38 @@ def numeric_fields(moments: tuple[list[str], list[float], list[float]], layout: 
     return NumericFields(names, means, stds, layout.dimension) if names else None
 
 
-def assemble(inputs: StageInputs, params: TrainParams, gate=None) -> Assembled:
-    """The model of `params` on the vocab artifact's layout (OptFS passes its gate), seeded."""
+def assemble(inputs: StageInputs, params: TrainParams, gate=None, workers=None, moments: tuple | None = None) -> Assembled:
+    """The model of `params` on the vocab artifact's layout (OptFS passes its gate), seeded; built under the
+    workers' strategy when given (models.distributed.Workers); `moments` counted unless given."""
     from featureplex.models.assembly import build_model, check_model_name
+    from featureplex.models.distributed import workers_scope
     from featureplex.models.input import raw_feature_specs
     from featureplex.models.training import seed_everything
 
     check_model_name(params.model)
     split, options = data_split(params)
-    numeric = numeric_fields(numeric_moments(inputs, split, options), inputs.vocab.layout)
+    moments = moments or numeric_moments(inputs, split, options, workers)
+    numeric = numeric_fields(moments, inputs.vocab.layout)
     seed_everything(params.seed)
-    model = build_model(inputs.vocab.layout, inputs.vocab.vocabularies, inputs.schema, params, numeric, gate)
+    with workers_scope(workers):
+        model = build_model(inputs.vocab.layout, inputs.vocab.vocabularies, inputs.schema, params, numeric, gate)
     all_specs = raw_feature_specs(inputs.schema, inputs.dataset.schema)
-    return Assembled(model, {name: all_specs[name] for name in model.encoder.input_names}, split, options)
+    return Assembled(model, {name: all_specs[name] for name in model.encoder.input_names}, split, options, moments)
+
+
+def single_process_copy(inputs: StageInputs, params: TrainParams, trained: Assembled) -> Assembled:
+    """The model of `trained` (built under the workers' strategy) as one process builds it, with its weights:
+    what the chief evaluates and exports once the other workers are gone (reading the strategy's metric
+    variables would wait for them)."""
+    from featureplex.features.data.dataset import iter_record_batches
+    from featureplex.models.input import to_feature_dict
+
+    copy = assemble(inputs, params, moments=trained.moments)
+    batch = next(iter_record_batches(inputs.dataset, columns=[*copy.raw_specs, inputs.schema.label], batch_rows=EXAMPLE_ROWS))
+    copy.model(to_feature_dict(batch, copy.raw_specs, inputs.schema.label)[0])  # builds the weights
+    for part in ("encoder", "tower"):
+        getattr(copy.model, part).set_weights(getattr(trained.model, part).get_weights())
+    return copy
 
 
 def training_options(params: TrainParams):
@@ -220,33 +247,69 @@ def train_and_export(
     resume: bool = False,
     on_epoch_end: Callable[[int, dict], None] | None = None,
     callbacks: list | None = None,
-) -> TrainArtifact:
+) -> TrainArtifact | None:
     """Train `params.model` on `inputs.vocab`; export, write the artifact and track the run.
 
-    `callbacks`: Keras callbacks for the training loop (the CLI's progress bar).
+    `callbacks`: Keras callbacks for the training loop (the CLI's progress bar). When TF_CONFIG names a
+    cluster (pipelines.cluster), this process is one of its workers (models.distributed): every worker
+    trains on its share of the data; the chief also checkpoints, exports, writes the artifact and tracks
+    the run, and returns the artifact; the other workers return None.
     """
     out = Path(out)
+    cluster = WorkerCluster.from_environment()
+    if cluster is not None and not cluster.is_chief:
+        check(inputs, out, resume)
+        _fit(inputs, params, out / CHECKPOINTS, resume, start_workers(inputs, params, cluster))
+        return None
     with artifact_lock(out):  # checkpoints and the artifact: one writer at a time
-        return _train_and_export(inputs, params, out, resume, on_epoch_end, callbacks)
+        return _train_and_export(inputs, params, out, resume, on_epoch_end, callbacks, cluster)
+
+
+def start_workers(inputs: StageInputs, params: TrainParams, cluster: WorkerCluster):
+    """This process's models.distributed.Workers, once the data and the table are known to suit the cluster."""
+    from featureplex.models.distributed import Workers
+
+    check_cluster_fits(cluster, params.batch_size, len(inputs.dataset.row_groups()), inputs.vocab.layout)
+    return Workers(cluster.rank, cluster.size)
+
+
+def _fit(inputs: StageInputs, params: TrainParams, checkpoints: Path, resume: bool, workers,
+         on_epoch_end: Callable[[int, dict], None] | None = None, callbacks: list | None = None,
+         assembled: Assembled | None = None):
+    """The model assembled (unless given) and trained on this process's data (its shard under `workers`)."""
+    from featureplex.models.distributed import DistributedStream
+    from featureplex.models.input import split_streams
+    from featureplex.models.training import train
+
+    assembled = assembled or assemble(inputs, params, workers=workers)
+    if workers is None:
+        streams = split_streams(inputs.dataset, inputs.schema, assembled.split, assembled.options)
+    else:
+        options = dataclasses.replace(assembled.options, batch_size=params.batch_size // workers.size)
+        shard = inputs.dataset.shard(workers.rank, workers.size)
+        streams = tuple(DistributedStream(stream, workers)
+                        for stream in split_streams(shard, inputs.schema, assembled.split, options))
+    result = train(assembled.model, *streams, checkpoints, training_options(params), resume=resume,
+                   on_epoch_end=on_epoch_end, callbacks=callbacks, chief=workers is None or workers.is_chief)
+    return assembled, result
 
 
 def _train_and_export(inputs: StageInputs, params: TrainParams, out: Path, resume: bool,
-                      on_epoch_end: Callable[[int, dict], None] | None, callbacks: list | None) -> TrainArtifact:
+                      on_epoch_end: Callable[[int, dict], None] | None, callbacks: list | None,
+                      cluster: WorkerCluster | None) -> TrainArtifact:
     vocab = check(inputs, out, resume)
+    workers = None if cluster is None else start_workers(inputs, params, cluster)
     import mlflow
     import pandas as pd
 
-    from featureplex.models.input import split_streams
-    from featureplex.models.training import train
     from featureplex.pipelines.tracking import flatten, log_artifacts, tracked_run
     from featureplex.serving.mlflow_model import log_pyfunc_model
 
     stopwatch = Stopwatch()
-    checkpoints = out / CHECKPOINTS
-    checkpoints.mkdir(parents=True, exist_ok=True)
     with stopwatch.time("assemble"):
-        assembled = assemble(inputs, params)
-    train_stream, validation = split_streams(inputs.dataset, inputs.schema, assembled.split, assembled.options)
+        assembled = assemble(inputs, params, workers=workers)
+    checkpoints = out / CHECKPOINTS  # after assembling: under workers, the others have passed `check` by then
+    checkpoints.mkdir(parents=True, exist_ok=True)
     rows, positives = inputs.label_counts
     tags = {
         "featureplex.stage": STAGE,
@@ -258,7 +321,9 @@ def _train_and_export(inputs: StageInputs, params: TrainParams, out: Path, resum
     previous_run = run_id_file.read_text().strip() if resume and run_id_file.exists() else None
 
     def log_epoch(epoch: int, metrics: dict) -> None:
-        gauc = grouped_auc(inputs, assembled)  # per user, on the validation rows (None without a user column)
+        # per user, on the validation rows (None without a user column); under workers at the end only: the
+        # whole validation split, which no worker reads while training
+        gauc = grouped_auc(inputs, assembled) if workers is None else None
         if gauc is not None:
             metrics = {**metrics, "val_gauc": gauc}
         mlflow.log_metrics({k: v for k, v in metrics.items() if math.isfinite(v)}, step=epoch)
@@ -276,8 +341,9 @@ def _train_and_export(inputs: StageInputs, params: TrainParams, out: Path, resum
             }))
             track_lineage(inputs)
         with stopwatch.time("train"):
-            result = train(assembled.model, train_stream, validation, checkpoints, training_options(params),
-                           resume=resume, on_epoch_end=log_epoch, callbacks=callbacks)
+            _, result = _fit(inputs, params, checkpoints, resume, workers, log_epoch, callbacks, assembled)
+        if workers is not None:
+            assembled = single_process_copy(inputs, params, assembled)
         metrics = evaluate(inputs, assembled, result)
         mlflow.log_metrics({("best_epoch" if k == "best_epoch" else f"best_{k}"): float(v) for k, v in metrics.items()})
         examples = example_rows(inputs, list(assembled.raw_specs))
