@@ -48,19 +48,19 @@ FINAL_LINES = ("error: ", "internal error: ", "aborted")  # the CLI's last line 
 
 
 class ChiefOutput(threading.Thread):
-    """The chief's stderr copied to ours line by line, less a failing command's final line (kept in `last`):
-    after a failure the command prints one line of its own."""
+    """The chief's stderr copied to ours line by line, less a failing command's final line (kept in `last`) and
+    all that comes once `muted` is set: after a failure the command prints one line of its own."""
 
     def __init__(self, stream):
         super().__init__(daemon=True)
-        self.stream, self.last = stream, ""
+        self.stream, self.last, self.muted = stream, "", threading.Event()
 
     def run(self) -> None:
         for line in iter(self.stream.readline, b""):
             text = line.decode(errors="replace").strip()
             if text.startswith(FINAL_LINES):
                 self.last = text
-            elif text:
+            elif text and not self.muted.is_set():
                 sys.stderr.write(text + "\n")
                 sys.stderr.flush()
 
@@ -95,6 +95,7 @@ def run_local_workers(count: int, args: list[str]) -> None:
         try:
             failed = _wait(processes)
         finally:
+            chief.muted.set()
             _stop(processes)
             chief.join()
         if failed is None:

@@ -75,7 +75,9 @@ def run_command(argv: list[str] | None = None) -> int:
     try:
         args = sys.argv[1:] if argv is None else list(argv)
         # the arguments as given, for a command that starts itself again (train --workers N)
-        cli.main(args=args, prog_name="featureplex", standalone_mode=False, obj={"args": [str(a) for a in args]})
+        code = cli.main(args=args, prog_name="featureplex", standalone_mode=False, obj={"args": [str(a) for a in args]})
+        if isinstance(code, int):  # a click.exceptions.Exit raised inside a command (click returns its code)
+            return code
     except InputError as error:
         click.echo(f"error: {error}", err=True)
         return 2
