@@ -245,6 +245,11 @@ class EpochStream:
         """A first batch, from a pipeline of its own (the epochs' iterator stays where it is)."""
         return next(iter(_batches_of(*self._source, lambda: [None])))
 
+    def dataset(self, epoch: int) -> tf.data.Dataset:
+        """The batches of `epoch` alone, as a pipeline of their own that ends with the epoch (models.distributed
+        reads each epoch so)."""
+        return _batches_of(*self._source, lambda: [epoch if self._shuffle else None])
+
 
 def split_streams(dataset: ParquetDataset, schema: DatasetSchema, split: Split,
                   options: InputOptions = InputOptions()) -> tuple[EpochStream, EpochStream]:

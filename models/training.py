@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -184,6 +185,14 @@ def _evaluate(model: tf.keras.Model, stream: EpochStream, evaluation: int) -> di
     for _ in range(steps):
         logs = model.test_function(batches)
     stream.finished(evaluation)
+    return _metrics_result(model, logs)
+
+
+def _metrics_result(model: tf.keras.Model, logs: dict) -> dict:
+    """The step's logs, with the metrics read from their variables under a strategy: a replica's own
+    logs hold its shard's AUC (which Keras sums across workers), the variables the cluster's counts."""
+    if model.distribute_strategy.num_replicas_in_sync > 1:
+        logs = {**logs, **model.get_metrics_result()}
     return model._validate_and_get_metrics_result(tf_utils.sync_to_numpy_or_python_type(logs))
 
 
@@ -221,7 +230,7 @@ class _Loop:
             if (options.eval_steps is not None and global_step % options.eval_steps == 0) or step == steps - 1:
                 self.state.step.assign(global_step)
                 seconds = time.perf_counter() - segment_started
-                train_logs = model._validate_and_get_metrics_result(tf_utils.sync_to_numpy_or_python_type(logs))
+                train_logs = _metrics_result(model, logs)
                 throughput = float(batch_rows[segment_start:step + 1].sum()) / max(seconds, 1e-9)
                 self.evaluate(epoch, train_logs, {THROUGHPUT: throughput, "train_seconds": seconds})
                 if self.result.stopped_early:
@@ -277,6 +286,7 @@ def train(
     resume: bool = False,
     on_epoch_end: Callable[[int, dict], None] | None = None,
     callbacks: list[tf.keras.callbacks.Callback] | None = None,
+    chief: bool = True,
 ) -> TrainingResult:
     """Train `model` (compiled here with Adam) for up to `options.epochs`; the kept evaluation's weights end
     in the model (the best validation AUC's, or the last ones in the fixed-epoch mode).
@@ -286,21 +296,38 @@ def train(
     error if it is corrupted). `on_epoch_end(epoch, metrics)` comes after every evaluation (once per
     epoch unless `eval_steps` is set) with its metrics, the global `step`, `train_examples_per_second`,
     and the wall-clock `train_seconds` (the steps since the previous evaluation) and `validation_seconds`.
+
+    Under a multi-worker strategy (models.distributed) every worker saves every checkpoint (reading the
+    strategy's variables takes all of them), the chief to `checkpoint_dir` and the others (`chief` False)
+    to a scratch directory removed at the end, as TensorFlow's multi-worker guide prescribes; all resume
+    from `checkpoint_dir`, and only the chief writes the history.
     """
-    directory = Path(checkpoint_dir)
-    directory.mkdir(parents=True, exist_ok=True)
-    optimizer = FusedAdam(options.learning_rate, epsilon=options.adam_epsilon,
-                          global_clipnorm=options.gradient_clip_norm)
-    model.compile(optimizer=optimizer)
+    if chief:
+        return _train(model, train_data, validation_data, Path(checkpoint_dir), Path(checkpoint_dir), options, resume,
+                      on_epoch_end, callbacks)
+    with tempfile.TemporaryDirectory(prefix="featureplex-worker-checkpoints-") as scratch:
+        return _train(model, train_data, validation_data, Path(checkpoint_dir), Path(scratch), options, resume,
+                      on_epoch_end, callbacks)
+
+
+def _train(model, train_data, validation_data, directory: Path, written: Path, options: TrainingOptions,
+           resume: bool, on_epoch_end, callbacks) -> TrainingResult:
+    """`train`, resuming from `directory` and saving to `written` (the same but on a worker other than the chief)."""
+    written.mkdir(parents=True, exist_ok=True)
+    with model.distribute_strategy.scope():  # the optimizer's slots mirror the model's variables
+        optimizer = FusedAdam(options.learning_rate, epsilon=options.adam_epsilon,
+                              global_clipnorm=options.gradient_clip_norm)
+        model.compile(optimizer=optimizer)
     state = _State()
     latest = tf.train.CheckpointManager(
-        tf.train.Checkpoint(model=model, optimizer=optimizer, state=state), directory / LATEST, max_to_keep=1
+        tf.train.Checkpoint(model=model, optimizer=optimizer, state=state), written / LATEST, max_to_keep=1
     )
-    best = tf.train.CheckpointManager(tf.train.Checkpoint(model=model), directory / BEST, max_to_keep=1)
+    best = tf.train.CheckpointManager(tf.train.Checkpoint(model=model), written / BEST, max_to_keep=1)
     result = TrainingResult()
-    if resume and latest.latest_checkpoint:
+    resumed_from = tf.train.latest_checkpoint(directory / LATEST) if resume else None
+    if resumed_from:
         try:
-            latest.checkpoint.restore(latest.latest_checkpoint).expect_partial()
+            latest.checkpoint.restore(resumed_from).expect_partial()
             result = TrainingResult(**json.loads((directory / HISTORY).read_text()))
             if any("step" not in record for record in result.history):
                 raise KeyError("step: a history written before evaluations had steps")
@@ -320,7 +347,8 @@ def train(
         loop.run_epoch(epoch, callback_list)
         state.epoch.assign(epoch + 1)
         latest.save(checkpoint_number=epoch)
-        _write_history(directory, result)
+        if written == directory:
+            _write_history(directory, result)
     if options.early_stopping and best.latest_checkpoint:
         best.checkpoint.restore(best.latest_checkpoint).expect_partial()
     return result

@@ -37,6 +37,7 @@ from featureplex.features.errors import InputError
 from featureplex.pipelines.artifacts.profile import ProfileArtifact
 from featureplex.pipelines.artifacts.rank import RankArtifact
 from featureplex.pipelines.artifacts.train import TrainArtifact
+from featureplex.pipelines.cluster import WorkerCluster
 from featureplex.pipelines.guard import chosen_by_rank
 from featureplex.pipelines.inputs import StageInputs, resolve_inputs
 from featureplex.pipelines.stages import profile, rank, select, train, vocab
@@ -188,6 +189,11 @@ def run_pipeline(
 
     from featureplex.pipelines.tracking import flatten, log_artifacts, tracked_run
 
+    if WorkerCluster.from_environment() is not None:
+        # every worker would run the Beam stages and write the same artifacts; the train stage alone is distributed
+        raise InputError("run: TF_CONFIG names a cluster; `featureplex run` trains in one process. Run it once without "
+                         "TF_CONFIG, then `featureplex train` on every worker with the run's selected_config.yaml and "
+                         "vocab (docs/distributed.md)")
     inputs = resolve_inputs(data, config_path, label, beam_args)
     config = inputs.config
     root = Path(out or config.run.out)

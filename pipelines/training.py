@@ -15,6 +15,7 @@ or with `train.validation` every row of that file, the whole of DATA then traini
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import tempfile
@@ -34,6 +35,7 @@ from featureplex.features.embedding.layout import Layout
 from featureplex.features.embedding.vocab_artifact import VocabArtifact
 from featureplex.features.errors import InputError
 from featureplex.pipelines.artifacts.train import CHECKPOINTS, STAGE, TrainArtifact
+from featureplex.pipelines.cluster import WorkerCluster, check_cluster_fits
 from featureplex.pipelines.held_out import HeldOut, open_held_out
 from featureplex.pipelines.inputs import StageInputs
 
@@ -86,6 +88,7 @@ class Assembled:
     options: Any  # models.input.InputOptions
     validation_data: ParquetDataset  # where the validation rows are: DATA, or the validation file
     validation_split: Any  # models.input.Split of validation_data whose "validation" rows validate
+    moments: tuple  # the numeric features' (names, means, stds) the model normalises with
 
 
 def data_split(params: TrainParams):
@@ -99,15 +102,20 @@ def data_split(params: TrainParams):
     return Split(params.validation_fraction, params.seed, split_time), options
 
 
-def numeric_moments(inputs: StageInputs, split, options) -> tuple[list[str], list[float], list[float]]:
-    """The numeric features with the means and standard deviations of their training rows."""
+def numeric_moments(inputs: StageInputs, split, options, workers=None) -> tuple[list[str], list[float], list[float]]:
+    """The numeric features with the means and standard deviations of their training rows (each worker
+    counts its shard's, the counts summed across workers)."""
     from featureplex.models.input import iter_split_tables
 
     names = inputs.schema.names(Kind.NUMERIC)
     moments = NumericMoments(tuple(names))
     if names:
-        for table in iter_split_tables(inputs.dataset, inputs.schema, split, "train", options, epoch=None):
+        dataset = inputs.dataset if workers is None else inputs.dataset.shard(workers.rank, workers.size)
+        for table in iter_split_tables(dataset, inputs.schema, split, "train", options, epoch=None):
             moments.add(table)
+        if workers is not None:
+            count, total, squares = np.split(workers.sum(np.concatenate([moments.count, moments.total, moments.squares])), 3)
+            moments = NumericMoments(moments.names, count, total, squares)
     means, stds = moments.mean_and_std()
     return names, means, stds
 
@@ -120,32 +128,60 @@ def numeric_fields(moments: tuple[list[str], list[float], list[float]], layout: 
     return NumericFields(names, means, stds, layout.dimension) if names else None
 
 
-def assemble(inputs: StageInputs, params: TrainParams, gate=None, held_out: HeldOut = HeldOut()) -> Assembled:
+def assemble(inputs: StageInputs, params: TrainParams, gate=None, held_out: HeldOut = HeldOut(), workers=None,
+             moments: tuple | None = None) -> Assembled:
     """The model of `params` on the vocab artifact's layout (OptFS passes its gate), seeded; validated on
-    `held_out.validation` when given."""
+    `held_out.validation` when given; built under the workers' strategy when given
+    (models.distributed.Workers); `moments` counted unless given."""
     from featureplex.models.assembly import build_model, check_model_name
+    from featureplex.models.distributed import workers_scope
     from featureplex.models.input import Split, raw_feature_specs
     from featureplex.models.training import seed_everything
 
     check_model_name(params.model)
     split, options = data_split(params)
-    numeric = numeric_fields(numeric_moments(inputs, split, options), inputs.vocab.layout)
+    moments = moments or numeric_moments(inputs, split, options, workers)
+    numeric = numeric_fields(moments, inputs.vocab.layout)
     seed_everything(params.seed)
-    model = build_model(inputs.vocab.layout, inputs.vocab.vocabularies, inputs.schema, params, numeric, gate)
+    with workers_scope(workers):
+        model = build_model(inputs.vocab.layout, inputs.vocab.vocabularies, inputs.schema, params, numeric, gate)
     all_specs = raw_feature_specs(inputs.schema, inputs.dataset.schema)
     validation = (inputs.dataset, split) if held_out.validation is None else (held_out.validation, Split(validation_fraction=1.0))
-    return Assembled(model, {name: all_specs[name] for name in model.encoder.input_names}, split, options, *validation)
+    return Assembled(model, {name: all_specs[name] for name in model.encoder.input_names}, split, options, *validation,
+                     moments)
 
 
-def streams(inputs: StageInputs, assembled: Assembled):
-    """The training stream (DATA's training rows, shuffled per epoch) and the validation stream (unshuffled)."""
+def streams(inputs: StageInputs, assembled: Assembled, workers=None):
+    """The training stream (DATA's training rows, shuffled per epoch) and the validation stream (unshuffled);
+    under `workers`, this worker's shard of each at its share of the global batch (models.distributed)."""
+    from featureplex.models.distributed import DistributedStream
     from featureplex.models.input import EpochStream, split_streams
 
+    data, validation_data, options = inputs.dataset, assembled.validation_data, assembled.options
+    if workers is not None:
+        options = dataclasses.replace(options, batch_size=options.batch_size // workers.size)
+        data, validation_data = (dataset.shard(workers.rank, workers.size) for dataset in (data, validation_data))
     if assembled.validation_data is inputs.dataset:
-        return split_streams(inputs.dataset, inputs.schema, assembled.split, assembled.options)
-    return (EpochStream(inputs.dataset, inputs.schema, assembled.split, "train", assembled.options),
-            EpochStream(assembled.validation_data, inputs.schema, assembled.validation_split, "validation",
-                        assembled.options, shuffle=False))
+        pair = split_streams(data, inputs.schema, assembled.split, options)
+    else:
+        pair = (EpochStream(data, inputs.schema, assembled.split, "train", options),
+                EpochStream(validation_data, inputs.schema, assembled.validation_split, "validation", options, shuffle=False))
+    return pair if workers is None else tuple(DistributedStream(stream, workers) for stream in pair)
+
+
+def single_process_copy(inputs: StageInputs, params: TrainParams, trained: Assembled, held_out: HeldOut) -> Assembled:
+    """The model of `trained` (built under the workers' strategy) as one process builds it, with its weights:
+    what the chief evaluates and exports once the other workers are gone (reading the strategy's metric
+    variables would wait for them)."""
+    from featureplex.features.data.dataset import iter_record_batches
+    from featureplex.models.input import to_feature_dict
+
+    copy = assemble(inputs, params, held_out=held_out, moments=trained.moments)
+    batch = next(iter_record_batches(inputs.dataset, columns=[*copy.raw_specs, inputs.schema.label], batch_rows=EXAMPLE_ROWS))
+    copy.model(to_feature_dict(batch, copy.raw_specs, inputs.schema.label)[0])  # builds the weights
+    for part in ("encoder", "tower"):
+        getattr(copy.model, part).set_weights(getattr(trained.model, part).get_weights())
+    return copy
 
 
 def training_options(params: TrainParams):
@@ -281,34 +317,68 @@ def train_and_export(
     resume: bool = False,
     on_epoch_end: Callable[[int, dict], None] | None = None,
     callbacks: list | None = None,
-) -> TrainArtifact:
+) -> TrainArtifact | None:
     """Train `params.model` on `inputs.vocab`; export, write the artifact and track the run.
 
-    `callbacks`: Keras callbacks for the training loop (the CLI's progress bar).
+    `callbacks`: Keras callbacks for the training loop (the CLI's progress bar). When TF_CONFIG names a
+    cluster (pipelines.cluster), this process is one of its workers (models.distributed): every worker
+    trains on its share of the data; the chief also checkpoints, exports, writes the artifact and tracks
+    the run, and returns the artifact; the other workers return None.
     """
     out = Path(out)
+    cluster = WorkerCluster.from_environment()
+    if cluster is not None and not cluster.is_chief:
+        _, held_out = check(inputs, params, out, resume)
+        workers = start_workers(inputs, params, cluster)
+        _fit(params, out / CHECKPOINTS, resume, workers, *prepare(inputs, params, held_out, workers)[:3])
+        return None
     with artifact_lock(out):  # checkpoints and the artifact: one writer at a time
-        return _train_and_export(inputs, params, out, resume, on_epoch_end, callbacks)
+        return _train_and_export(inputs, params, out, resume, on_epoch_end, callbacks, cluster)
+
+
+def start_workers(inputs: StageInputs, params: TrainParams, cluster: WorkerCluster):
+    """This process's models.distributed.Workers, once the data and the table are known to suit the cluster."""
+    from featureplex.models.distributed import Workers
+
+    check_cluster_fits(cluster, params.batch_size, len(inputs.dataset.row_groups()), inputs.vocab.layout)
+    return Workers(cluster.rank, cluster.size)
+
+
+def prepare(inputs: StageInputs, params: TrainParams, held_out: HeldOut, workers):
+    """The model assembled, its training and validation streams and the rows of each split. Under workers
+    every worker calls this at the same point: counting the moments and the streams' steps are collectives."""
+    assembled = assemble(inputs, params, held_out=held_out, workers=workers)
+    train_stream, validation = streams(inputs, assembled, workers)
+    split_rows = {"train": int(train_stream.batch_rows(0).sum()), "validation": int(validation.batch_rows(0).sum()),
+                  **({"test": held_out.test.num_rows} if held_out.test is not None else {})}
+    return assembled, train_stream, validation, split_rows
+
+
+def _fit(params: TrainParams, checkpoints: Path, resume: bool, workers, assembled: Assembled, train_stream, validation,
+         on_epoch_end: Callable[[int, dict], None] | None = None, callbacks: list | None = None):
+    """The model trained on this process's streams (its shard under `workers`)."""
+    from featureplex.models.training import train
+
+    return train(assembled.model, train_stream, validation, checkpoints, training_options(params), resume=resume,
+                 on_epoch_end=on_epoch_end, callbacks=callbacks, chief=workers is None or workers.is_chief)
 
 
 def _train_and_export(inputs: StageInputs, params: TrainParams, out: Path, resume: bool,
-                      on_epoch_end: Callable[[int, dict], None] | None, callbacks: list | None) -> TrainArtifact:
+                      on_epoch_end: Callable[[int, dict], None] | None, callbacks: list | None,
+                      cluster: WorkerCluster | None) -> TrainArtifact:
     vocab, held_out = check(inputs, params, out, resume)
+    workers = None if cluster is None else start_workers(inputs, params, cluster)
     import mlflow
     import pandas as pd
 
-    from featureplex.models.training import train
     from featureplex.pipelines.tracking import flatten, log_artifacts, tracked_run
     from featureplex.serving.mlflow_model import log_pyfunc_model
 
     stopwatch = Stopwatch()
-    checkpoints = out / CHECKPOINTS
-    checkpoints.mkdir(parents=True, exist_ok=True)
     with stopwatch.time("assemble"):
-        assembled = assemble(inputs, params, held_out=held_out)
-    train_stream, validation = streams(inputs, assembled)
-    split_rows = {"train": int(train_stream.batch_rows(0).sum()), "validation": int(validation.batch_rows(0).sum()),
-                  **({"test": held_out.test.num_rows} if held_out.test is not None else {})}
+        assembled, train_stream, validation, split_rows = prepare(inputs, params, held_out, workers)
+    checkpoints = out / CHECKPOINTS  # after assembling: under workers, the others have passed `check` by then
+    checkpoints.mkdir(parents=True, exist_ok=True)
     rows, positives = inputs.label_counts
     tags = {
         "featureplex.stage": STAGE,
@@ -320,7 +390,9 @@ def _train_and_export(inputs: StageInputs, params: TrainParams, out: Path, resum
     previous_run = run_id_file.read_text().strip() if resume and run_id_file.exists() else None
 
     def log_epoch(epoch: int, metrics: dict) -> None:
-        gauc = grouped_auc(inputs, assembled)  # per user, on the validation rows (None without a user column)
+        # per user, on the validation rows (None without a user column); under workers at the end only: the
+        # whole validation split, which no worker reads while training
+        gauc = grouped_auc(inputs, assembled) if workers is None else None
         if gauc is not None:
             metrics = {**metrics, "val_gauc": gauc}
         mlflow.log_metrics({k: v for k, v in metrics.items() if math.isfinite(v)}, step=epoch)
@@ -339,8 +411,9 @@ def _train_and_export(inputs: StageInputs, params: TrainParams, out: Path, resum
             }))
             track_lineage(inputs, held_out)
         with stopwatch.time("train"):
-            result = train(assembled.model, train_stream, validation, checkpoints, training_options(params),
-                           resume=resume, on_epoch_end=log_epoch, callbacks=callbacks)
+            result = _fit(params, checkpoints, resume, workers, assembled, train_stream, validation, log_epoch, callbacks)
+        if workers is not None:
+            assembled = single_process_copy(inputs, params, assembled, held_out)
         metrics = evaluate(inputs, assembled, result)
         mlflow.log_metrics({("best_epoch" if k == "best_epoch" else f"best_{k}"): float(v) for k, v in metrics.items()})
         if held_out.test is not None:

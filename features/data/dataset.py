@@ -81,6 +81,24 @@ class ParquetDataset:
                 start += metadata.row_group(index).num_rows
         return refs
 
+    def shard(self, index: int, count: int) -> ParquetDataset:
+        """The row groups `index, index + count, index + 2 count, ...` (in file order) as a dataset: worker
+        `index`'s share of `count` workers. Rows keep their identity (file, row), so a row's split side and
+        seeds do not depend on the sharding."""
+        return DatasetShard(self.files, self.schema, self.num_rows, index, count)
+
+
+@dataclass(frozen=True)
+class DatasetShard(ParquetDataset):
+    """Every `count`-th row group of a dataset from the `index`-th (`ParquetDataset.shard`); `num_rows`
+    and the fingerprint stay the whole dataset's."""
+
+    index: int = 0
+    count: int = 1
+
+    def row_groups(self) -> list[RowGroupRef]:
+        return super().row_groups()[self.index::self.count]
+
 
 def is_uri(path: str) -> bool:
     return "://" in path

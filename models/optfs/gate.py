@@ -212,9 +212,7 @@ class OptFsCtrModel(CtrModel):
 
     def train_step(self, inputs):
         with tf.GradientTape() as tape:
-            loss = self.compute_loss(inputs, training=True)
-            regularization_loss = tf.add_n([tf.reduce_sum(item) for item in self.losses]) if self.losses else 0.0
-            total_loss = loss + regularization_loss
+            loss, regularization_loss, total_loss = self.losses_of(inputs)
         gate_variables = list(self.gate.trainable_variables)
         gate_refs = {variable.ref() for variable in gate_variables}
         others = [variable for variable in self.trainable_variables if variable.ref() not in gate_refs]

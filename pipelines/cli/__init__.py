@@ -74,7 +74,11 @@ def main(argv: list[str] | None = None) -> None:
 def run_command(argv: list[str] | None = None) -> int:
     """Run one command; its exit code: 0 ok, 2 a usage or data error (one line on stderr), 1 internal."""
     try:
-        cli.main(args=argv, prog_name="featureplex", standalone_mode=False)
+        args = sys.argv[1:] if argv is None else list(argv)
+        # the arguments as given, for a command that starts itself again (train --workers N)
+        code = cli.main(args=args, prog_name="featureplex", standalone_mode=False, obj={"args": [str(a) for a in args]})
+        if isinstance(code, int):  # a click.exceptions.Exit raised inside a command (click returns its code)
+            return code
     except InputError as error:
         click.echo(f"error: {error}", err=True)
         return 2

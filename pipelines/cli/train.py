@@ -7,7 +7,9 @@ import time
 
 import click
 
+from featureplex.features.errors import InputError
 from featureplex.pipelines.cli.options import data_arguments, guard_options, guarded, warning_lines, with_flags
+from featureplex.pipelines.cluster import WorkerCluster
 from featureplex.pipelines.inputs import StageInputs, resolve_inputs
 
 
@@ -34,9 +36,13 @@ from featureplex.pipelines.inputs import StageInputs, resolve_inputs
 @click.option("--resume", is_flag=True, help="Continue from the checkpoints in --out after an interruption.")
 @click.option("--select", type=click.Choice(["none", "optfs"]), default="none",
               help="optfs: learn gates on every feature value (config `optfs:`), prune the layout, train on it.")
+@click.option("--workers", type=click.IntRange(min=1), default=1,
+              help="Train on N local worker processes (MultiWorkerMirroredStrategy on 127.0.0.1; each reads 1/N of the "
+                   "row groups at batch-size / N rows per step). A cluster elsewhere sets TF_CONFIG instead (docs/distributed.md).")
 @guard_options
-def train(data, config_path, label, vocab_dir, out, model, epochs, batch_size, learning_rate, validation, test, seed,
-          resume, select, rank_dir, allow_suspect_columns):
+@click.pass_context
+def train(ctx, data, config_path, label, vocab_dir, out, model, epochs, batch_size, learning_rate, validation, test, seed,
+          resume, select, workers, rank_dir, allow_suspect_columns):
     """Train a CTR model on DATA with the multiplexed embedding of --vocab; track it in MLflow."""
     from rich.table import Table
 
@@ -49,6 +55,12 @@ def train(data, config_path, label, vocab_dir, out, model, epochs, batch_size, l
     flags = {"model": model, "epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate,
              "validation": validation, "test": test, "seed": seed}
     params = with_flags(inputs.config.train, flags, {key: "--" + key.replace("_", "-") for key in flags}, "train")
+    cluster = WorkerCluster.from_environment()  # a bad TF_CONFIG: one line, before TensorFlow loads
+    if workers > 1:
+        run_workers(ctx, workers, cluster, select)
+        return
+    if cluster is not None and select == "optfs":
+        raise InputError("--select optfs: trains in one process; unset TF_CONFIG (multi-worker training is `--select none`)")
     started = time.perf_counter()
 
     def report(epoch: int, metrics: dict) -> None:
@@ -61,8 +73,12 @@ def train(data, config_path, label, vocab_dir, out, model, epochs, batch_size, l
         if select == "optfs":
             outcome = run_optfs(inputs, vocab_dir, out, params, resume, report)
         else:
+            # no progress bar on a worker: a Keras callback starts TensorFlow, before the strategy could configure it
+            progress = [] if cluster is not None else [training_progress_callback(params.batch_size)]
             outcome = train_stage.run(inputs.with_artifacts(vocab=VocabArtifact.read(vocab_dir)), params, out, resume,
-                                      on_epoch_end=report, callbacks=[training_progress_callback(params.batch_size)])
+                                      on_epoch_end=report, callbacks=progress)
+    if outcome is None:  # a worker other than the chief: the chief reports
+        return
     table = Table(title=f"{params.model}: best epoch {outcome.best_epoch}")
     table.add_column("metric")
     table.add_column("value", justify="right")
@@ -70,6 +86,23 @@ def train(data, config_path, label, vocab_dir, out, model, epochs, batch_size, l
         table.add_row(name, f"{value:.4f}" if isinstance(value, float) else str(value))
     console.print(table)
     click.echo(f"saved model: {outcome.saved_model}\nmlflow run: {outcome.run_id}")
+
+
+def run_workers(ctx: click.Context, workers: int, cluster, select: str) -> None:
+    """`--workers N`: this command again as N local worker processes (pipelines.local_workers)."""
+    from featureplex.pipelines.local_workers import WorkerFailed, run_local_workers
+
+    if cluster is not None:
+        raise InputError("--workers: TF_CONFIG already names a cluster; give one or the other")
+    if select == "optfs":
+        raise InputError("--workers: --select optfs trains in one process; give --workers 1")
+    args = ctx.obj["args"]
+    at = next(i for i, arg in enumerate(args) if arg == "--workers" or arg.startswith("--workers="))
+    try:
+        run_local_workers(workers, args[:at] + args[at + (1 if "=" in args[at] else 2):])
+    except WorkerFailed as failure:
+        click.echo(f"error: {failure}", err=True)
+        raise click.exceptions.Exit(1) from None
 
 
 def run_optfs(inputs: StageInputs, vocab_dir: str, out: str, params, resume: bool, report):
