@@ -121,8 +121,8 @@ class VocabParams(StrictModel):
     budget_parameters: int | None = Field(None, ge=1)
     tail_share: float | None = Field(
         None, gt=0, lt=1,
-        description="hybrid: the share of the budget's rows kept for the hashed tail; null: the head size that minimises "
-                    "the expected collisions (features.embedding.head_budget)")
+        description="hybrid: the share of the budget's rows kept for the hashed tail; null: the head size that serves the "
+                    "most occurrences, from the counts (features.embedding.head_budget)")
     seed: int = 0
 
 

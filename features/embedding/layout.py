@@ -26,7 +26,7 @@ Row 0 is padding (masked sequence positions). The modes differ in how the other 
 
 A budget (`vocab.budget_parameters` or `vocab.budget_rows`) fixes `rows` for every mode but
 collisionless, so the modes compare at equal parameter counts; hybrid then splits its rows between head
-and tail by `tail_share` when the config sets it, else by the head size that collides least
+and tail by `tail_share` when the config sets it, else by the head size that serves the most occurrences
 (`features.embedding.head_budget`). Without a budget, `rows` is what hybrid needs to give every eligible
 value a head row with `tail_share` (0.25 unless set) of the rows left for the tail, and the other modes
 get as many.
@@ -284,21 +284,15 @@ def _head(candidates: pl.DataFrame, capacity: int) -> pl.DataFrame:
 def _head_capacity(counts: ValueCounts, params: VocabParams, options: Mapping[str, _Options],
                    candidates: pl.DataFrame, free_rows: int) -> int:
     """Hybrid head rows out of `free_rows`: all but `tail_share` of them when the config sets it (or there is
-    no budget: rows were sized for the full head), else the head size that collides least
-    (`head_budget.head_size`) given every value outside the candidates."""
+    no budget: rows were sized for the full head), else the head size that serves the most occurrences
+    (`head_budget.head_size`) given every value outside the candidates (ranked after them in each feature)."""
     if params.tail_share is not None or (params.budget_rows is None and params.budget_parameters is None):
         share = UNBUDGETED_TAIL_SHARE if params.tail_share is None else params.tail_share
         return free_rows - max(1, math.floor(free_rows * share))
     chunks = {name: option.chunks for name, option in options.items()}
     eligible = candidates.group_by("feature").agg(pl.len().alias("eligible"))
     rest = (counts.frame().join(eligible, on="feature", how="left")
-            .with_columns(pl.int_range(pl.len()).over("feature").alias("rank"))
-            .filter(pl.col("rank") >= pl.col("eligible").fill_null(0)))
-    # unrepresentable occurrences stay in the tail, each counted as a value seen once
-    unrepresentable = pl.DataFrame({"feature": list(counts.features),
-                                    COUNT: [counts.unrepresentable(name) for name in counts.features]})
-    singles = unrepresentable.select("feature", pl.lit(1, pl.Int64).alias(COUNT).repeat_by(COUNT)).explode(COUNT).drop_nulls()
-    rest = pl.concat([rest.select("feature", COUNT), singles])
+            .filter(pl.int_range(pl.len()).over("feature") >= pl.col("eligible").fill_null(0)))
     return head_size(candidates[COUNT].to_numpy(), candidates["feature"].replace_strict(chunks, return_dtype=pl.Int64).to_numpy(),
                      rest[COUNT].to_numpy(), rest["feature"].replace_strict(chunks, return_dtype=pl.Int64).to_numpy(), free_rows)
 
