@@ -3,7 +3,8 @@
 One table of `rows x dimension` parameters holds every categorical feature (DESIGN.md section 4).
 Row 0 is padding (masked sequence positions). The modes differ in how the other rows are used:
 
-- `hybrid`: each feature owns a block `[missing row, head rows...]`, the head being its most frequent
+- `hybrid`: each feature owns a block `[missing row, head rows...]` (the missing row where missing
+  occurs in the data; elsewhere a missing value hashes into the tail), the head being its most frequent
   values (at least `min_count`, at most `top_k`); the head rows of all features are awarded to the most
   frequent (feature, value) pairs across features first, ties by feature then token, until the row
   budget less the tail is spent. The tail (the rest of the rows, at least `tail_share` of them) is
@@ -24,10 +25,11 @@ Row 0 is padding (masked sequence positions). The modes differ in how the other 
   never gets more rows than it has distinct values (missing included), what the small features leave
   going to the larger ones. Disjoint regions of one variable are separate tables.
 
-A budget (`vocab.budget_parameters` or `vocab.budget_rows`) fixes `rows` for every mode but
-collisionless, so the modes compare at equal parameter counts; hybrid then splits its rows between head
-and tail by `tail_share` when the config sets it, else by the head size that serves the most occurrences
-(`features.embedding.head_budget`). Without a budget, `rows` is what hybrid needs to give every eligible
+A budget (`vocab.budget_parameters` or `vocab.budget_rows`) fixes `rows` for hashing and separate and
+bounds it for hybrid, so the modes compare at equal parameter counts; hybrid splits its rows between head
+and tail by `tail_share` when the config sets it, else by the split that serves the most occurrences
+(`features.embedding.head_budget`), which leaves out the rows that would serve no head candidate (when
+every candidate has a head row, the values below `min_count` share one tail row). Without a budget, `rows` is what hybrid needs to give every eligible
 value a head row with `tail_share` (0.25 unless set) of the rows left for the tail, and the other modes
 get as many.
 
@@ -59,7 +61,7 @@ from typing import Any, Mapping
 import polars as pl
 
 from featureplex.features.data.config import FeatureConfig, VocabParams
-from featureplex.features.embedding.head_budget import head_size
+from featureplex.features.embedding.head_budget import head_and_tail
 from featureplex.features.embedding.vocabulary import COUNT, TOKEN, ValueCounts
 from featureplex.features.errors import InputError
 
@@ -89,7 +91,7 @@ class FeatureLayout:
 
     chunks: int
     salt: int
-    missing_row: int | None  # hybrid, and collisionless when missing reaches min_count; elsewhere missing hashes
+    missing_row: int | None  # hybrid when missing occurs, collisionless when it reaches min_count; else it hashes
     head_offset: int  # row of the first vocabulary token; token i of vocab/<feature>.txt is row head_offset + i
     head_rows: int
     tail_offset: int
@@ -281,19 +283,21 @@ def _head(candidates: pl.DataFrame, capacity: int) -> pl.DataFrame:
     return candidates.head(capacity).group_by("feature").agg(pl.len().alias("rows"), pl.col(COUNT).sum().alias("occurrences"))
 
 
-def _head_capacity(counts: ValueCounts, params: VocabParams, options: Mapping[str, _Options],
-                   candidates: pl.DataFrame, free_rows: int) -> int:
-    """Hybrid head rows out of `free_rows`: all but `tail_share` of them when the config sets it (or there is
-    no budget: rows were sized for the full head), else the head size that serves the most occurrences
-    (`head_budget.head_size`) given every value outside the candidates (ranked after them in each feature)."""
+def _head_and_tail(counts: ValueCounts, params: VocabParams, options: Mapping[str, _Options],
+                   candidates: pl.DataFrame, free_rows: int) -> tuple[int, int]:
+    """Hybrid (head rows, tail rows) out of `free_rows`: `tail_share` of them to the tail when the config sets
+    it (or there is no budget: rows were sized for the full head), else the split that serves the most
+    occurrences (`head_budget.head_and_tail`) given every value outside the candidates (ranked after them
+    in each feature)."""
     if params.tail_share is not None or (params.budget_rows is None and params.budget_parameters is None):
         share = UNBUDGETED_TAIL_SHARE if params.tail_share is None else params.tail_share
-        return free_rows - max(1, math.floor(free_rows * share))
+        head = min(free_rows - max(1, math.floor(free_rows * share)), candidates.height)
+        return head, free_rows - head  # head rows no candidate needs go to the tail
     chunks = {name: option.chunks for name, option in options.items()}
     eligible = candidates.group_by("feature").agg(pl.len().alias("eligible"))
     rest = (counts.frame().join(eligible, on="feature", how="left")
             .filter(pl.int_range(pl.len()).over("feature") >= pl.col("eligible").fill_null(0)))
-    return head_size(candidates[COUNT].to_numpy(), candidates["feature"].replace_strict(chunks, return_dtype=pl.Int64).to_numpy(),
+    return head_and_tail(candidates[COUNT].to_numpy(), candidates["feature"].replace_strict(chunks, return_dtype=pl.Int64).to_numpy(),
                      rest[COUNT].to_numpy(), rest["feature"].replace_strict(chunks, return_dtype=pl.Int64).to_numpy(), free_rows)
 
 
@@ -356,22 +360,25 @@ def build_layout(
     features: dict[str, FeatureLayout] = {}
     if params.mode == "hybrid":
         candidates = _candidates(eligible)
-        free_rows = rows - 1 - len(counts.features)
-        capacity = _head_capacity(counts, params, options, candidates, free_rows)
+        has_missing = {name: stats[name]["missing"] > 0 for name in counts.features}  # a missing row where it occurs
+        free_rows = rows - 1 - sum(has_missing.values())
+        capacity, tail_rows = _head_and_tail(counts, params, options, candidates, free_rows)
         head = {row["feature"]: row for row in _head(candidates, capacity).iter_rows(named=True)}
         start = PADDING_ROW + 1
         blocks = {}
         for name in counts.features:
             head_rows = head[name]["rows"] if name in head else 0
             blocks[name] = (start, head_rows)
-            start += 1 + head_rows
+            start += has_missing[name] + head_rows
         for name, (block, head_rows) in blocks.items():
             covered = (head[name]["occurrences"] if name in head else 0) + stats[name]["missing"]
             features[name] = FeatureLayout(
-                chunks=options[name].chunks, salt=salts[name], missing_row=block, head_offset=block + 1,
-                head_rows=head_rows, tail_offset=start, tail_rows=rows - start,
+                chunks=options[name].chunks, salt=salts[name], missing_row=block if has_missing[name] else None,
+                head_offset=block + has_missing[name],
+                head_rows=head_rows, tail_offset=start, tail_rows=tail_rows,
                 coverage=_coverage(covered, stats[name]["occurrences"]), **stats[name],
             )
+        rows = start + tail_rows  # within the budget: the rule may leave rows that would serve no candidate
     elif params.mode == "collisionless":
         features = _collisionless(stats, eligible, options, salts)
         rows = 1 + sum(feature.head_rows + (feature.missing_row is not None) + 1 for feature in features.values())

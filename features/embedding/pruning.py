@@ -130,13 +130,14 @@ def prune_layout(
             tokens = [token for token, keep in zip(vocabularies[name], mask.head) if keep]
             new_vocabularies[name] = tokens
             blocks[name] = start
-            start += 1 + len(tokens)
+            start += (spec.missing_row is not None) + len(tokens)
         for name in kept_names:
             spec, mask = layout.features[name], masks[name]
             covered = spec.missing + (sum(c for c, keep in zip(counts[name], mask.head) if keep) if counts is not None else 0)
             coverage = round(covered / spec.occurrences, 6) if spec.occurrences and counts is not None else spec.coverage
             features[name] = dataclasses.replace(
-                spec, missing_row=blocks[name], head_offset=blocks[name] + 1, head_rows=len(new_vocabularies[name]),
+                spec, missing_row=blocks[name] if spec.missing_row is not None else None,
+                head_offset=blocks[name] + (spec.missing_row is not None), head_rows=len(new_vocabularies[name]),
                 tail_offset=start, tail_rows=tail_rows, coverage=coverage, tail_dropped=not mask.tail)
         rows = start + tail_rows
     elif layout.mode == "collisionless":  # each kept block packed again: [missing row, kept values..., OOV row]
