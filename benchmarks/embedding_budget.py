@@ -25,7 +25,7 @@ scored and its AUC (rank-sum, ties averaged) printed.
 The table gives, per data set, budget and layout, the parameters, head and tail rows, and the test AUC
 mean and sd over the seeds; then whether hybrid >= hashing - 0.001 at every budget.
 
-    .venv/bin/python benchmarks/embedding_budget.py                      # all data sets, 3 seeds
+    .venv/bin/python benchmarks/embedding_budget.py                      # all data sets, 3 seeds (~17 min, 2 shared cores)
     .venv/bin/python benchmarks/embedding_budget.py --datasets criteo10k --seeds 0   # a quick look
 """
 
