@@ -17,7 +17,9 @@ from apache_beam.options.pipeline_options import (
 
 from featureplex.features.data.dataset import is_uri
 from featureplex.features.errors import InputError
-from featureplex.pipelines.beam.dask_cluster import DASK_RUNNER, DaskClusterOptions, dask_options, local_dask_workers
+from featureplex.pipelines.beam.dask_cluster import (
+    DASK_RUNNER, DaskClusterOptions, dask_options, local_dask_workers, register_dask_options,
+)
 
 # a module each runner needs to run (Beam imports it only then), and featureplex's extra that installs it
 _RUNNER_EXTRAS = {
@@ -166,6 +168,8 @@ def unreadable_by_workers(options: PipelineOptions, files: Sequence[str]) -> str
 
 def pipeline_options(beam_args: Sequence[str] = ()) -> PipelineOptions:
     """Checked options from pass-through flags; the in-process DirectRunner unless `--runner` is given."""
-    options = PipelineOptions(beam_arguments(beam_args))
+    args = beam_arguments(beam_args)
+    register_dask_options(args)
+    options = PipelineOptions(args)
     check_options(options)
     return options
