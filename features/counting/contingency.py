@@ -45,9 +45,12 @@ from featureplex.features.data.dataset import BatchOrigin
 HASH_SEED = 0x5EED_F00D
 # regroup adds integer keys densely (bincount) when they span at most this many times the rows
 DENSE_REGROUP_FACTOR = 4
-# pending per-batch tables are merged once they hold this many rows in all, which bounds memory
-# without re-sorting a large table after every batch
+# pending per-batch pair tables are merged once they hold this many rows in all, which bounds memory
+# without re-sorting a large table after every batch (features.scoring.interactions)
 COMPACT_ROWS = 1 << 20
+# a feature's pending batch tables are merged into its first table once they hold more rows than it and
+# more than this (FeatureCountsAccumulator.add_prepared)
+FEATURE_COMPACT_ROWS = 1 << 17
 # a codebook of integer keys is looked up through a dense table when its keys span fewer values (8 MB)
 DENSE_LOOKUP_SPAN = 1 << 20
 
@@ -308,11 +311,17 @@ class FeatureCountsAccumulator:
         for name, total in counts.weight_totals.items():
             self.weight_totals[name] = self.weight_totals.get(name, 0) + total
         self._add_times(counts.ticks)
-        for name, table in counts.tables:
-            self.pending.setdefault(name, []).append(table)
+        for rule, (name, table) in zip(self.plan.rules, counts.tables):
+            parts = self.pending.setdefault(name, [])
+            parts.append(table)
+            # each feature on its own, geometrically: a wide table is merged about once per its size in new
+            # rows, and a narrow one (a few hundred keys a batch) rarely, not at every merge of the wide
+            # ones (each merge has a fixed cost of a few polars calls). Memory: per feature, its merged table
+            # and about as many rows again (at least FEATURE_COMPACT_ROWS) of batch tables. Merges are exact
+            # in any grouping (module docstring).
+            if sum(part.frame.height for part in parts[1:]) > max(FEATURE_COMPACT_ROWS, parts[0].frame.height):
+                self.pending[name] = [merge_counts(parts, rule)]
         self.rows += counts.rows
-        if sum(part.frame.height for parts in self.pending.values() for part in parts) > COMPACT_ROWS:
-            self.compact()
         return self
 
     def _add_times(self, ticks: np.ndarray) -> None:
