@@ -41,6 +41,14 @@ class ColumnCells:
         return len(self.keys)
 
 
+def filled(keys: pl.Series, value: int) -> np.ndarray:
+    """Int64 keys as an int64 array, nulls replaced by `value`: by Arrow, as polars' Series.fill_null runs a
+    query (0.1-0.3 ms a call, of which pass 2 makes dozens per batch)."""
+    if not keys.null_count():
+        return keys.to_numpy()
+    return pc.fill_null(keys.to_arrow(), value).to_numpy(zero_copy_only=False)
+
+
 def _with_missing(keys: pl.Series) -> pl.Series:
     return keys.append(pl.Series(keys.name, [None], dtype=keys.dtype))
 
@@ -60,5 +68,5 @@ def integer_cells(keys: pl.Series, max_span: int | None = None) -> ColumnCells |
     span = high - low + 1
     if span > max(len(keys) if max_span is None else max_span, MIN_SPAN):
         return None
-    cells = (keys - low).fill_null(span).to_numpy().astype(np.int64, copy=False)
-    return ColumnCells(cells, _with_missing(pl.int_range(low, high + 1, dtype=pl.Int64, eager=True).alias(keys.name)))
+    cells = filled(keys - low, span)
+    return ColumnCells(cells, _with_missing(pl.Series(keys.name, np.arange(low, high + 1, dtype=np.int64))))

@@ -37,7 +37,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from featureplex.features.counting.cell_counts import PackedWeights, count_cells
-from featureplex.features.counting.column_cells import ColumnCells, dictionary_cells, integer_cells
+from featureplex.features.counting.column_cells import ColumnCells, dictionary_cells, filled, integer_cells
 from featureplex.features.counting.distinct_sketch import distinct_estimate, key_sketch, merged_sketch
 from featureplex.features.counting.numeric_sketch import equal_frequency_bins, log_bucket_keys
 from featureplex.features.data.dataset import BatchOrigin
@@ -45,9 +45,14 @@ from featureplex.features.data.dataset import BatchOrigin
 HASH_SEED = 0x5EED_F00D
 # regroup adds integer keys densely (bincount) when they span at most this many times the rows
 DENSE_REGROUP_FACTOR = 4
-# pending per-batch tables are merged once they hold this many rows in all, which bounds memory
-# without re-sorting a large table after every batch
+# pending per-batch pair tables are merged once they hold this many rows in all, which bounds memory
+# without re-sorting a large table after every batch (features.scoring.interactions)
 COMPACT_ROWS = 1 << 20
+# a feature's pending batch tables are merged into its first table once they hold more rows than it and
+# more than this (FeatureCountsAccumulator.add_prepared)
+FEATURE_COMPACT_ROWS = 1 << 17
+# a codebook of integer keys is looked up through a dense table when its keys span fewer values (8 MB)
+DENSE_LOOKUP_SPAN = 1 << 20
 
 
 class KeyMode(str, Enum):
@@ -306,11 +311,17 @@ class FeatureCountsAccumulator:
         for name, total in counts.weight_totals.items():
             self.weight_totals[name] = self.weight_totals.get(name, 0) + total
         self._add_times(counts.ticks)
-        for name, table in counts.tables:
-            self.pending.setdefault(name, []).append(table)
+        for rule, (name, table) in zip(self.plan.rules, counts.tables):
+            parts = self.pending.setdefault(name, [])
+            parts.append(table)
+            # each feature on its own, geometrically: a wide table is merged about once per its size in new
+            # rows, and a narrow one (a few hundred keys a batch) rarely, not at every merge of the wide
+            # ones (each merge has a fixed cost of a few polars calls). Memory: per feature, its merged table
+            # and about as many rows again (at least FEATURE_COMPACT_ROWS) of batch tables. Merges are exact
+            # in any grouping (module docstring).
+            if sum(part.frame.height for part in parts[1:]) > max(FEATURE_COMPACT_ROWS, parts[0].frame.height):
+                self.pending[name] = [merge_counts(parts, rule)]
         self.rows += counts.rows
-        if sum(part.frame.height for parts in self.pending.values() for part in parts) > COMPACT_ROWS:
-            self.compact()
         return self
 
     def _add_times(self, ticks: np.ndarray) -> None:
@@ -354,6 +365,38 @@ class FeatureCountsAccumulator:
         return FeatureCounts(self.rows, totals, tables, time_range)
 
 
+def looked_up(keys: pl.Series, book: pl.Series, codes: np.ndarray, default: int) -> np.ndarray:
+    """codes[i] for each key equal to book[i] (book's keys distinct), `default` for a key not in the book;
+    a null key gets any value (callers mask them).
+
+    Pass 2 looks up some 58 columns per batch, mostly small ones: polars' replace_strict builds a hash
+    table of the book at every call (0.2-0.6 ms each, most of pass 2's encoding), so Int64 keys are looked
+    up in a dense table over the book's key range (one gather; a binary search where the range is wider
+    than DENSE_LOOKUP_SPAN), text keys by Arrow's index_in; other types by replace_strict.
+    """
+    if not len(book):  # an all-null column's codebook
+        return np.full(len(keys), default, dtype=np.int64)
+    if keys.dtype == book.dtype == pl.Int64:
+        return _integer_looked_up(filled(keys, 0), book.to_numpy(), codes, default)
+    if keys.dtype == book.dtype == pl.String:
+        index = pc.fill_null(pc.index_in(keys.to_arrow(), value_set=book.to_arrow()), -1).to_numpy(zero_copy_only=False)
+        return np.where(index >= 0, codes[np.maximum(index, 0)], default)
+    return keys.replace_strict(book, pl.Series(codes), default=default, return_dtype=pl.Int64).to_numpy()
+
+
+def _integer_looked_up(keys: np.ndarray, book: np.ndarray, codes: np.ndarray, default: int) -> np.ndarray:
+    low, high = int(book.min()), int(book.max())
+    inside = (keys >= low) & (keys <= high)  # compared before subtracting: no int64 overflow
+    if high - low < DENSE_LOOKUP_SPAN:
+        table = np.full(high - low + 1, default, dtype=np.int64)
+        table[book - low] = codes
+        return np.where(inside, table[np.where(inside, keys, low) - low], default)
+    order = np.argsort(book, kind="stable")
+    position = np.minimum(np.searchsorted(book[order], keys), book.size - 1)
+    found = inside & (book[order][position] == keys)
+    return np.where(found, codes[order[position]], default)
+
+
 @dataclass(frozen=True)
 class Codebook:
     """A feature's scored cells after pass 1: key -> code, with the missing code last.
@@ -381,11 +424,10 @@ class Codebook:
         missing = keys.is_null().to_numpy()
         if self.rule.kind == "numeric":
             bounds = self.keys.to_numpy()
-            values = keys.fill_null(0).to_numpy()
+            values = filled(keys, 0)
             codes = np.maximum(np.searchsorted(bounds, values, side="right") - 1, 0)
         else:
-            default = self.missing_code if self.other_code is None else self.other_code
-            codes = keys.replace_strict(self.keys, pl.Series(self.codes), default=default, return_dtype=pl.Int64).to_numpy()
+            codes = looked_up(keys, self.keys, self.codes, self.missing_code if self.other_code is None else self.other_code)
         return np.where(missing, self.missing_code, codes).astype(np.int64)
 
     def encode(self, column: pa.Array | pa.ChunkedArray) -> np.ndarray:

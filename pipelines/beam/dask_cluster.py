@@ -16,9 +16,10 @@ operations and computes them on the cluster's workers. What it does not do by it
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
@@ -40,8 +41,10 @@ class DaskClusterOptions(PipelineOptions):
                  f"--dask_client_address is given (default {DEFAULT_WORKERS}).")
 
 
-def _dask_options_class() -> type[PipelineOptions] | None:
-    """Beam's DaskOptions (--dask_client_address, --dask_npartitions, ...); None without the dask extra."""
+@functools.cache
+def dask_options_class() -> type[PipelineOptions] | None:
+    """Beam's DaskOptions (--dask_client_address, --dask_npartitions, ...); None without the dask extra.
+    Importing it registers its flags with Beam's parser."""
     try:
         from apache_beam.runners.dask.dask_runner import DaskOptions
     except ImportError:  # the dask extra is not installed: the Dask runner's flags are unknown
@@ -49,15 +52,22 @@ def _dask_options_class() -> type[PipelineOptions] | None:
     return DaskOptions
 
 
-# imported here so that Beam's parser knows the Dask runner's flags wherever these options are parsed
-DaskOptions = _dask_options_class()
+def register_dask_options(args: Sequence[str]) -> None:
+    """Make the Dask runner's flags known to Beam's parser when `args` name the Dask runner or a Dask flag.
+
+    Only then: Beam's Dask runner module imports dask and distributed (about 0.3 s), which a run on
+    any other runner never needs.
+    """
+    if any("dask" in arg.lower() for arg in args):
+        dask_options_class()
 
 
 def dask_options(options: PipelineOptions) -> dict[str, Any]:
     """The Dask runner's options that were given (their `dest` names: address, npartitions, ...)."""
-    if DaskOptions is None:
+    options_class = dask_options_class()
+    if options_class is None:
         return {}
-    return options.view_as(DaskOptions).get_all_options(drop_default=True, current_only=True)
+    return options.view_as(options_class).get_all_options(drop_default=True, current_only=True)
 
 
 def local_dask_workers(options: PipelineOptions) -> int | None:
@@ -76,7 +86,7 @@ def dask_cluster(options: PipelineOptions, partitions: int) -> Iterator[None]:
         yield
         return
     given = dask_options(options)
-    view = options.view_as(DaskOptions)
+    view = options.view_as(dask_options_class())
     if "npartitions" not in given and "partition_size" not in given:
         view.npartitions = partitions
     if "address" in given:

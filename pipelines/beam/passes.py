@@ -45,7 +45,7 @@ from featureplex.features.errors import InputError
 from featureplex.pipelines.beam.combine_fn import MergeCountsFn, ShardCounts, count_shard
 from featureplex.pipelines.beam.dask_cluster import close_client, dask_cluster
 from featureplex.pipelines.beam.dry_run import DryRunJob, job_steps
-from featureplex.pipelines.beam.options import known_workers, pipeline_options, unreadable_by_workers
+from featureplex.pipelines.beam.options import known_workers, pipeline_options, pipeline_runner, unreadable_by_workers
 from featureplex.pipelines.beam.pass_spec import NamedResult, Passes, PassResults, PassSpec, Planned
 
 FIRST, PLAN, SECOND = "first.pickle", "plan.pickle", "second.pickle"
@@ -204,7 +204,7 @@ def run_passes(
     shards = shard_count(len(refs), known_workers(options))
     try:
         with dask_cluster(options, partitions=shards):
-            pipeline = beam.Pipeline(options=options)
+            pipeline = beam.Pipeline(runner=pipeline_runner(options), options=options)
             _ = pipeline | step >> CountPasses(refs, shards, batch_rows, first, then, second_label, scratch)
             result = pipeline.run()
             if dry_run:

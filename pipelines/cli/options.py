@@ -73,9 +73,11 @@ def beam_flags(ctx: click.Context) -> tuple[str, ...]:
         return ()
     from apache_beam.options.pipeline_options import PipelineOptions, _BeamArgumentParser
 
-    # featureplex's own Beam options (--dask_workers) and the Dask runner's are registered on import
+    # featureplex's own Beam options (--dask_workers) are registered on import, the Dask runner's when named
+    from featureplex.pipelines.beam.dask_cluster import register_dask_options
     from featureplex.pipelines.beam.options import beam_arguments, pipeline_options
 
+    register_dask_options(ctx.args)
     parser = _BeamArgumentParser(allow_abbrev=False)
     for options in {str(cls): cls for cls in PipelineOptions.__subclasses__()}.values():
         options._add_argparse_args(parser)  # how Beam itself collects every option it knows

@@ -14,6 +14,7 @@ from featureplex.features.counting.contingency import (
     KeyRule,
     build_codebook,
     label_weights,
+    looked_up,
     regroup,
 )
 from featureplex.features.data.dataset import BatchOrigin
@@ -170,3 +171,24 @@ def test_folded_codebook_keeps_the_most_frequent_values():
     top = np.sort(counts[: book.missing_code])[::-1]
     assert folded.size == 5 and sorted(per_cell[:3].tolist(), reverse=True) == top[:3].tolist()
     assert per_cell[3] == top[3:].sum() and per_cell[4] == counts[book.missing_code]
+
+
+@pytest.mark.parametrize("kind", ["dense integers", "integers spread over int64", "text"])
+def test_keys_are_looked_up_in_the_codebook_exactly(kind):
+    rng = np.random.default_rng(len(kind))
+    if kind == "dense integers":
+        book, keys = np.unique(rng.integers(-50, 50, 40)), rng.integers(-70, 70, 500)
+    elif kind == "integers spread over int64":  # wider than a dense table: binary search
+        book = np.unique(rng.integers(-2**62, 2**62, 40))
+        keys = np.concatenate([rng.choice(book, 250), rng.integers(-2**63, 2**63 - 1, 250, dtype=np.int64)])
+    else:
+        book, keys = np.unique(rng.integers(0, 60, 40)).astype(str), rng.integers(0, 80, 500).astype(str)
+    rng.shuffle(book)
+    codes = rng.permutation(book.size) + 3
+    expected = dict(zip(book.tolist(), codes.tolist()))
+    series = pl.Series("key", keys).scatter(np.arange(0, keys.size, 7), None)
+    found = looked_up(series, pl.Series("key", book), codes, default=1)
+    present = series.is_not_null().to_numpy()
+    assert found[present].tolist() == [expected.get(key, 1) for key in series.drop_nulls().to_list()]
+    empty = looked_up(series, pl.Series("key", book[:0]), codes[:0], default=1)  # an all-null column's codebook
+    assert empty.tolist() == [1] * keys.size

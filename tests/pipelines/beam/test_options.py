@@ -10,7 +10,7 @@ import pytest
 
 from featureplex.features.errors import InputError
 from featureplex.pipelines.beam.dask_cluster import DASK_RUNNER
-from featureplex.pipelines.beam.options import beam_arguments, known_workers, pipeline_options
+from featureplex.pipelines.beam.options import beam_arguments, known_workers, pipeline_options, pipeline_runner
 from featureplex.pipelines.beam.passes import shard_count, split_shards
 
 
@@ -74,3 +74,18 @@ def test_a_runner_whose_extra_is_missing_names_the_extra(monkeypatch, runner, mo
 def test_an_unknown_runner_is_an_input_error():
     with pytest.raises(InputError, match="--runner Sparkle: not a Beam runner"):
         pipeline_options(["--runner", "Sparkle"])
+
+
+def test_the_direct_runner_runs_on_its_fn_api_runner_without_trying_prism():
+    """No download attempt of the Prism binary at every local run; the options reach the workers as the
+    DirectRunner would give them."""
+    from apache_beam.runners.portability.fn_api_runner.fn_runner import FnApiRunner
+
+    for flags in ([], ["--runner", "DirectRunner", "--direct_num_workers", "2"]):
+        runner = pipeline_runner(pipeline_options(flags))
+        assert isinstance(runner, FnApiRunner)
+        given = runner._provision_info.provision_info.pipeline_options
+        assert given["beam:option:runner:v1"] == "DirectRunner"
+    dataflow = ["--runner", "DataflowRunner", "--dry_run", "--project", "my-project", "--region", "europe-west1",
+                "--temp_location", "gs://my-bucket/tmp"]
+    assert pipeline_runner(pipeline_options(dataflow)) is None  # Beam creates the runner the options name
