@@ -7,8 +7,8 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
-import psutil
 import pytest
 
 from featureplex.features.embedding.layout import Layout
@@ -38,14 +38,24 @@ def train_args(root, out, *extra):
             "--learning-rate", "0.01", *extra]
 
 
+def worker_pid(parent: int, rank: int) -> int:
+    """The pid of the child of `parent` whose TF_CONFIG gives it `rank` (Linux's /proc)."""
+    children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+    for child in map(int, children):
+        environ = dict(item.split("=", 1) for item in Path(f"/proc/{child}/environ").read_text().split("\0") if "=" in item)
+        if json.loads(environ["TF_CONFIG"])["task"]["index"] == rank:
+            return child
+    raise AssertionError(f"no worker {rank} among {children}")
+
+
 def val_auc(out) -> float:
     return json.loads((out / "metrics.json").read_text())["val_auc"]
 
 
-def test_two_workers_match_one_and_a_killed_worker_resumes(cli, prepared, tmp_path):
+def test_two_workers_match_one_and_a_killed_worker_resumes(cli, prepared, tmp_path, monkeypatch):
     env = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
-    one = cli(*train_args(prepared, tmp_path / "one"), env=env)
-    assert one.returncode == 0, one.stderr
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", env["MLFLOW_TRACKING_URI"])
+    assert run_command(train_args(prepared, tmp_path / "one")) == 0  # one process: this one (TensorFlow is loaded)
 
     out = tmp_path / "two"
     command = [sys.executable, "-m", "featureplex.pipelines.cli", *train_args(prepared, out, "--workers", "2")]
@@ -54,13 +64,13 @@ def test_two_workers_match_one_and_a_killed_worker_resumes(cli, prepared, tmp_pa
     saved = out / "checkpoints" / "latest" / "checkpoint"  # epoch 0 done: the workers are in epoch 1
     while not saved.exists() and parent.poll() is None:
         time.sleep(0.1)
-    workers = psutil.Process(parent.pid).children()
-    second = next(w for w in workers if json.loads(w.environ()["TF_CONFIG"])["task"]["index"] == 1)
-    second.send_signal(signal.SIGKILL)
+    assert parent.poll() is None, parent.communicate()[1]  # still training epoch 1
+    second = worker_pid(parent.pid, 1)
+    os.kill(second, signal.SIGKILL)
     stderr = parent.communicate(timeout=120)[1]
     errors = [line for line in stderr.splitlines() if line.startswith("error:")]
     assert parent.returncode == 1 and len(errors) == 1, stderr
-    assert errors[0].startswith(f"error: worker 1 of 2 (pid {second.pid}) was killed by SIGKILL") and "--resume" in errors[0]
+    assert errors[0].startswith(f"error: worker 1 of 2 (pid {second}) was killed by SIGKILL") and "--resume" in errors[0]
     assert "Traceback" not in stderr and not (out / "saved_model").exists()
 
     resumed = cli(*train_args(prepared, out, "--workers", "2", "--resume"), env=env)
