@@ -74,6 +74,12 @@ class TimedModel(BaseModel):
         self._monitor_value = self._monitor.get_value(logs)
         super().checkpoint_and_earlystop(logs, min_delta)
 
+    def ready(self, learning_rate, kwargs):
+        """The end of every FuxiCTR model_zoo `__init__`: optimizer and loss, its initialisers, the device."""
+        self.compile(kwargs["optimizer"], kwargs["loss"], learning_rate)
+        self.reset_parameters()
+        self.model_to_device()
+
 
 class Dnn(TimedModel):
     def __init__(self, feature_map, embedding_dim, hidden_units, learning_rate, mlp_options, **kwargs):
@@ -81,9 +87,7 @@ class Dnn(TimedModel):
         self.embedding_layer = FeatureEmbedding(feature_map, embedding_dim)
         self.mlp = MLP_Block(input_dim=feature_map.sum_emb_out_dim(), output_dim=1, hidden_units=hidden_units,
                              hidden_activations="ReLU", output_activation=self.output_activation, **mlp_options)
-        self.compile(kwargs["optimizer"], kwargs["loss"], learning_rate)
-        self.reset_parameters()
-        self.model_to_device()
+        self.ready(learning_rate, kwargs)
 
     def forward(self, inputs):
         fields = self.embedding_layer(self.get_inputs(inputs), flatten_emb=True)
@@ -99,9 +103,7 @@ class DcnV2(TimedModel):
         self.mlp = MLP_Block(input_dim=width, output_dim=None, hidden_units=hidden_units, hidden_activations="ReLU",
                              **mlp_options)
         self.fc = nn.Linear(width + hidden_units[-1], 1)
-        self.compile(kwargs["optimizer"], kwargs["loss"], learning_rate)
-        self.reset_parameters()
-        self.model_to_device()
+        self.ready(learning_rate, kwargs)
 
     def forward(self, inputs):
         fields = self.embedding_layer(self.get_inputs(inputs), flatten_emb=True)
@@ -116,9 +118,7 @@ class DeepFm(TimedModel):
         self.fm = FactorizationMachine(feature_map)
         self.mlp = MLP_Block(input_dim=feature_map.sum_emb_out_dim(), output_dim=1, hidden_units=hidden_units,
                              hidden_activations="ReLU", output_activation=None, **mlp_options)
-        self.compile(kwargs["optimizer"], kwargs["loss"], learning_rate)
-        self.reset_parameters()
-        self.model_to_device()
+        self.ready(learning_rate, kwargs)
 
     def forward(self, inputs):
         features = self.get_inputs(inputs)
@@ -159,9 +159,7 @@ class AutoIntPlus(TimedModel):
         self.attention_logit = nn.Linear(feature_map.num_fields * width, 1)
         self.mlp = MLP_Block(input_dim=feature_map.sum_emb_out_dim(), output_dim=1, hidden_units=hidden_units,
                              hidden_activations="ReLU", output_activation=None, **mlp_options)
-        self.compile(kwargs["optimizer"], kwargs["loss"], learning_rate)
-        self.reset_parameters()
-        self.model_to_device()
+        self.ready(learning_rate, kwargs)
 
     def forward(self, inputs):
         fields = self.embedding_layer(self.get_inputs(inputs))
@@ -182,9 +180,7 @@ class Din(TimedModel):
         self.mlp = MLP_Block(input_dim=feature_map.sum_emb_out_dim(), output_dim=1, hidden_units=hidden_units,
                              hidden_activations=hidden_activation, output_activation=self.output_activation,
                              **mlp_options)
-        self.compile(kwargs["optimizer"], kwargs["loss"], learning_rate)
-        self.reset_parameters()
-        self.model_to_device()
+        self.ready(learning_rate, kwargs)
 
     def forward(self, inputs):
         features = self.get_inputs(inputs)
