@@ -37,6 +37,9 @@ set at all (its defaults, no tuning); its best is the better of `shared` and `de
 Printed: per data set and model, test AUC and logloss (mean ± sd over the seeds) of both sides, the
 difference, whether featureplex >= FuxiCTR - 0.001, the best model of each side against the other's,
 and featureplex's defaults against its best (goal: within 0.003); the epochs each side ran and kept.
+With `--optfs`: featureplex `train --select optfs` (the shared settings, the `optfs` section's defaults:
+the select stage's search, pruning and final training, scored on test) against its unpruned shared
+model (goal: >= unpruned - 0.002), and the embedding parameters before and after.
 
     nice -n 5 .venv/bin/python benchmarks/ctr_parity.py                       # everything, 3 seeds
     .venv/bin/python benchmarks/ctr_parity.py --datasets criteo --models dnn --seeds 0
@@ -83,7 +86,7 @@ SHARED = {
     "cross_layers": 3, "attention_layers": 3, "heads": 2, "head_dim": 16,
     "attention_units": [64], "attention_activation": "dice", "hidden_activation": "relu",
 }
-AUC_MARGIN, DEFAULTS_MARGIN = 0.001, 0.003
+AUC_MARGIN, DEFAULTS_MARGIN, OPTFS_MARGIN = 0.001, 0.003, 0.002
 
 
 # ---------------------------------------------------------------- data
@@ -171,10 +174,12 @@ def featureplex_config(features: dict, variant: str, settings: dict) -> dict:
 
 def featureplex_runs(features: dict, args) -> list[dict]:
     runs = []
-    for variant in ("shared", "defaults"):
+    for variant in ("shared", "defaults") + (("optfs",) if args.optfs else ()):
         for model in models_for(features, args.models):
-            config = featureplex_config(features, variant, SHARED)
-            parameters = featureplex_model_parameters(model, SHARED) if variant == "shared" else {}
+            if variant == "optfs" and model in SEQUENCE_MODELS:
+                continue
+            config = featureplex_config(features, "defaults" if variant == "defaults" else "shared", SHARED)
+            parameters = featureplex_model_parameters(model, SHARED) if variant != "defaults" else {}
             for seed in args.seeds:
                 run = {"variant": variant, "model": model, "seed": seed, "config": config, "parameters": parameters}
                 run["key"] = hashlib.sha256(json.dumps(run, sort_keys=True).encode()).hexdigest()[:16]
@@ -226,6 +231,7 @@ def featureplex_train_and_test(splits: dict, work: Path, run: dict) -> dict:
     from featureplex.models.input import split_streams, to_feature_dict
     from featureplex.models.training import train
     from featureplex.pipelines.inputs import resolve_inputs
+    from featureplex.pipelines.stages.select import select_optfs
     from featureplex.pipelines.training import assemble, training_options
 
     vocab_dir = featureplex_vocabulary(splits, work, run["config"])
@@ -236,14 +242,22 @@ def featureplex_train_and_test(splits: dict, work: Path, run: dict) -> dict:
     checkpoints = work / "checkpoints"
     shutil.rmtree(checkpoints, ignore_errors=True)
     started = time.perf_counter()
-    assembled = assemble(inputs, params)
-    streams = split_streams(inputs.dataset, inputs.schema, assembled.split, assembled.options)
-    result = train(assembled.model, *streams, checkpoints, training_options(params))
+    extra = {}
+    if run["variant"] == "optfs":  # what `featureplex train --select optfs` runs, its final model kept
+        selected = select_optfs(inputs, vocab_dir, checkpoints, params, config.optfs)
+        model, raw_specs, history, best_epoch = (selected.final.model, selected.final.raw_specs, selected.final.history,
+                                                 selected.final.best_epoch)
+        extra = {"parameters_before": selected.parameters_before, "parameters_after": selected.parameters_after}
+    else:
+        assembled = assemble(inputs, params)
+        streams = split_streams(inputs.dataset, inputs.schema, assembled.split, assembled.options)
+        result = train(assembled.model, *streams, checkpoints, training_options(params))
+        model, raw_specs, history, best_epoch = assembled.model, assembled.raw_specs, result.history, result.best_epoch
     seconds = time.perf_counter() - started
-    features, labels = to_feature_dict(pq.read_table(splits["test"]), assembled.raw_specs, "label")
-    scores = assembled.model(features, training=False).numpy()[:, 0].astype(np.float64)
-    return {**test_metrics(labels, scores), "best_epoch": result.best_epoch, "epochs": len(result.history),
-            "validation_auc": [r["val_auc"] for r in result.history], "seconds": seconds}
+    features, labels = to_feature_dict(pq.read_table(splits["test"]), raw_specs, "label")
+    scores = model(features, training=False).numpy()[:, 0].astype(np.float64)
+    return {**test_metrics(labels, scores), "best_epoch": best_epoch, "epochs": len(history),
+            "validation_auc": [r["val_auc"] for r in history], "seconds": seconds, **extra}
 
 
 def test_metrics(labels: np.ndarray, scores: np.ndarray) -> dict:
@@ -300,8 +314,8 @@ def run_featureplex(dataset: str, paths: dict, features: dict, args) -> list[dic
     work.mkdir(parents=True, exist_ok=True)
     runs = featureplex_runs(features, args)
     spec_path, results_path = work / "spec.json", work / "results.jsonl"
-    spec_path.write_text(json.dumps({"work": str(work), "splits": {k: str(v) for k, v in paths.items()}, "runs": runs}))
     if not args.report:
+        spec_path.write_text(json.dumps({"work": str(work), "splits": {k: str(v) for k, v in paths.items()}, "runs": runs}))
         started = time.perf_counter()
         run_child([sys.executable, __file__, "--featureplex-run", spec_path, results_path], work / "log.txt", args.threads)
         print(f"  featureplex: {time.perf_counter() - started:.0f} s", flush=True)
@@ -366,6 +380,20 @@ def print_tables(dataset: str, featureplex: list[dict], fuxictr: dict[str, list[
         print(f"{model:9s} | {cell(defaults):>35s} | {top:8.4f} {of:>8s} | {defaults['auc'] - top:+15.4f} "
               f"{verdict(defaults['auc'] >= top - DEFAULTS_MARGIN):>9s}")
 
+    optfs_models = [m for m in models if ("optfs", m) in by]
+    if optfs_models:
+        print(f"\n{dataset}: featureplex --select optfs (shared settings, optfs defaults) vs its unpruned shared model")
+        head = (f"{'model':9s} | {'optfs':>35s} | {'unpruned':>8s} | {'diff':>7s} {'>= -0.002':>9s} | "
+                f"{'embedding parameters':>22s}")
+        print(head + "\n" + "-" * len(head))
+        for model in optfs_models:
+            pruned, full = summary(by[("optfs", model)]), summary(by.get(("shared", model), []))
+            first = by[("optfs", model)][0]
+            sizes = f"{first['parameters_before']:,} -> {first['parameters_after']:,}"
+            print(f"{model:9s} | {cell(pruned):>35s} | {full['auc'] if full else math.nan:8.4f} | "
+                  f"{pruned['auc'] - (full['auc'] if full else math.nan):+7.4f} "
+                  f"{verdict(bool(full) and pruned['auc'] >= full['auc'] - OPTFS_MARGIN):>9s} | {sizes:>22s}")
+
 
 def print_curves(dataset: str, featureplex: list[dict], fuxictr: dict[str, list[dict]]) -> None:
     """Validation AUC by epoch of seed 0 (or the first seed): which side converges when."""
@@ -389,6 +417,8 @@ def main() -> None:
     parser.add_argument("--platforms", nargs="+", default=["featureplex", "fuxictr"], choices=["featureplex", "fuxictr"])
     parser.add_argument("--users", type=int, default=2000, help="users sampled from each Amazon set (0: all)")
     parser.add_argument("--max-length", type=int, default=20, help="history length of the Amazon CTR rows")
+    parser.add_argument("--optfs", action="store_true",
+                        help="also featureplex --select optfs (not din) against its unpruned model (goal: >= unpruned - 0.002)")
     parser.add_argument("--threads", type=int, default=1, help="compute threads of each platform; 0: their defaults")
     parser.add_argument("--work", type=Path, default=REPO / ".bench" / "ctr_parity")
     parser.add_argument("--venv", type=Path, default=REPO / ".bench" / "fuxictr-venv")
