@@ -33,7 +33,11 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Split:
-    """Which rows are validation: a seeded random share, or every row at or after `split_time`."""
+    """Which rows are validation: a seeded random share, or every row at or after `split_time`.
+
+    A share of 0 makes every row a training row, 1 every row a validation row: how a training file and a
+    separate validation file are read (`train.validation`).
+    """
 
     validation_fraction: float = 0.1
     seed: int = 0
@@ -88,10 +92,11 @@ def _ragged(column: pa.Array, dtype: tf.DType) -> tf.RaggedTensor:
     values = column.values.slice(offsets[0], offsets[-1] - offsets[0])
     if pa.types.is_timestamp(values.type):  # seconds since the epoch, whatever unit Parquet stored
         values = pc.cast(pc.cast(values, pa.timestamp("s")), pa.int64())
-    return tf.RaggedTensor.from_row_splits(_dense(values, dtype), offsets - offsets[0], validate=False)
+    return tf.RaggedTensor.from_row_splits(dense_values(values, dtype), offsets - offsets[0], validate=False)
 
 
-def _dense(column: pa.Array, dtype: tf.DType) -> np.ndarray:
+def dense_values(column: pa.Array, dtype: tf.DType) -> np.ndarray:
+    """An Arrow column as a numpy array of `dtype`, missing values as the sentinels (module docstring)."""
     if dtype == tf.string:
         return pc.fill_null(pc.cast(column, pa.string()), MISSING_STRING).to_numpy(zero_copy_only=False)
     if dtype == tf.int64:
@@ -109,7 +114,7 @@ def to_feature_dict(table: pa.Table | pa.RecordBatch, specs: dict[str, tf.TypeSp
         if isinstance(spec, tf.RaggedTensorSpec):
             features[name] = _ragged(column, spec.dtype)
         else:
-            features[name] = _dense(column, spec.dtype)
+            features[name] = dense_values(column, spec.dtype)
     labels = pc.cast(table.column(label), pa.float32()).to_numpy(zero_copy_only=False)
     return features, labels
 

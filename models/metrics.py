@@ -1,4 +1,6 @@
-"""Evaluation metrics computed on collected predictions (not streaming Keras metrics)."""
+"""Evaluation metrics computed on collected predictions (not streaming Keras metrics): exact AUC, logloss,
+grouped AUC, calibration and reliability bins, the one implementation behind train's test metrics and
+`featureplex evaluate`."""
 
 from __future__ import annotations
 
@@ -32,3 +34,61 @@ def grouped_auc(groups: np.ndarray, labels: np.ndarray, scores: np.ndarray) -> f
     if per_group.height == 0:
         return float("nan")
     return float((per_group["auc"] * per_group["rows"]).sum() / per_group["rows"].sum())
+
+
+def auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """The exact ROC AUC (ties count one half): `grouped_auc` with every row in one group. NaN with one class."""
+    return grouped_auc(np.zeros(len(labels), dtype=np.int8), labels, scores)
+
+
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    """1 / (1 + exp(-z)) in float64, without overflow for large |z|."""
+    z = np.asarray(logits, dtype=np.float64)
+    return np.exp(-np.logaddexp(0.0, -z))
+
+
+def ctr_metrics(labels: np.ndarray, logits: np.ndarray, groups: np.ndarray | None = None) -> dict[str, float | int]:
+    """AUC, logloss, calibration and (with `groups`, the rows' users) gAUC of predicted logits z against 0/1 labels y.
+
+    logloss = mean(log(1 + e^z) - y z), the binary cross-entropy of sigmoid(z) computed from the logit
+    (exact where sigmoid(z) rounds to 0 or 1); calibration = mean(sigmoid(z)) / mean(y), 1 when the
+    predicted click rate equals the observed one. `gauc` is left out without groups or when no group
+    has both classes; `auc` is NaN with one class.
+    """
+    labels = np.asarray(labels, dtype=np.float64)
+    logits = np.asarray(logits, dtype=np.float64)
+    mean_prediction = float(sigmoid(logits).mean())
+    observed = float(labels.mean())
+    metrics: dict[str, float | int] = {
+        "auc": auc(labels, logits),
+        "logloss": float(np.mean(np.logaddexp(0.0, logits) - labels * logits)),
+        "calibration": mean_prediction / observed if observed > 0 else float("nan"),
+        "mean_prediction": mean_prediction,
+        "observed_ctr": observed,
+        "rows": int(labels.size),
+        "positives": int(labels.sum()),
+    }
+    if groups is not None:
+        gauc = grouped_auc(np.asarray(groups), labels, logits)
+        if np.isfinite(gauc):
+            metrics["gauc"] = gauc
+    return metrics
+
+
+def reliability_bins(labels: np.ndarray, probabilities: np.ndarray, bins: int = 10) -> pl.DataFrame:
+    """Rows in `bins` equal-count bins by predicted probability (ties kept in row order): per bin the mean
+    prediction, the observed click rate and the row count. Bin b holds the rows ranked in
+    [b n / bins, (b + 1) n / bins); fewer rows than bins give one bin per row."""
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    n = probabilities.size
+    bins = max(min(bins, n), 1)
+    order = np.argsort(probabilities, kind="stable")
+    bin_of = np.empty(n, dtype=np.int64)
+    bin_of[order] = np.arange(n) * bins // max(n, 1)
+    counts = np.bincount(bin_of, minlength=bins)
+    return pl.DataFrame({
+        "bin": np.arange(bins),
+        "rows": counts,
+        "mean_prediction": np.bincount(bin_of, weights=probabilities, minlength=bins) / counts,
+        "observed_ctr": np.bincount(bin_of, weights=np.asarray(labels, dtype=np.float64), minlength=bins) / counts,
+    })

@@ -31,6 +31,7 @@ import yaml
 
 from featureplex.features.data.artifact_dir import Manifest, check_replaceable, write_json
 from featureplex.features.data.config import FeatureplexConfig
+from featureplex.features.data.dataset import open_dataset
 from featureplex.features.embedding.vocab_artifact import VocabArtifact
 from featureplex.features.errors import InputError
 from featureplex.pipelines.artifacts.profile import ProfileArtifact
@@ -69,7 +70,7 @@ class RunSummary:
         table.add_row("kept features", f"{len(self.kept_features)}: " + ", ".join(self.kept_features))
         before = f" (OptFS pruned from {self.parameters_before_optfs:,})" if self.parameters_before_optfs else ""
         table.add_row("embedding parameters", f"{self.parameters:,}{before}")
-        for name in ("val_auc", "val_logloss", "val_gauc"):
+        for name in ("val_auc", "val_logloss", "val_gauc", "test_auc", "test_logloss", "test_gauc", "test_calibration"):
             if name in self.metrics:
                 table.add_row(name, f"{self.metrics[name]:.4f}")
         table.add_row("model", self.model_uri)
@@ -121,6 +122,10 @@ def _train(inputs: StageInputs, directory: Path, force: bool):
 
 def _train_payload(config: FeatureplexConfig, keys: dict) -> dict:
     payload = {"vocab": keys["vocab"], "train": config.train.model_dump(mode="json")}
+    for role in ("validation", "test"):  # a held-out file's content, not only its path, keys the stage
+        path = getattr(config.train, role)
+        if path:
+            payload[f"{role}_data"] = open_dataset(path).fingerprint()
     if config.run.select == "optfs":
         payload["optfs"] = config.optfs.model_dump(mode="json")
     return payload

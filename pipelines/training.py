@@ -2,9 +2,13 @@
 does, and what the select stage does for its final model on the pruned layout.
 
 A straight line of small steps: check the inputs -> assemble the model (models.assembly.build_model)
--> fit (models.training: a checkpoint per epoch, resume after a kill) -> evaluate -> export the
-SavedModel -> the model card -> write the train artifact (pipelines.artifacts.train, all or nothing,
-`checkpoints/` kept) and track it in MLflow. A killed run leaves checkpoints, never a half-written model.
+-> fit (models.training: a checkpoint per epoch, resume after a kill) -> evaluate (validation, and the
+test file when `train.test` names one) -> export the SavedModel -> the model card -> write the train
+artifact (pipelines.artifacts.train, all or nothing, `checkpoints/` kept) and track it in MLflow. A killed
+run leaves checkpoints, never a half-written model.
+
+Validation rows are a share of DATA (`train.validation_fraction`, or the rows from `train.split_time` on),
+or with `train.validation` every row of that file, the whole of DATA then training (pipelines.held_out).
 
 `inputs.vocab` is the vocab artifact; `inputs.rank`, when given, is linked to the MLflow run.
 """
@@ -21,6 +25,7 @@ from typing import Any, Callable
 import numpy as np
 
 from featureplex.features.counting.numeric_moments import NumericMoments
+from featureplex.features.data.dataset import ParquetDataset
 from featureplex.features.data.artifact_dir import Manifest, Stopwatch, artifact_lock
 from featureplex.features.data.config import TrainParams
 from featureplex.features.data.schema import DatasetSchema, Kind
@@ -29,6 +34,7 @@ from featureplex.features.embedding.layout import Layout
 from featureplex.features.embedding.vocab_artifact import VocabArtifact
 from featureplex.features.errors import InputError
 from featureplex.pipelines.artifacts.train import CHECKPOINTS, STAGE, TrainArtifact
+from featureplex.pipelines.held_out import HeldOut, open_held_out
 from featureplex.pipelines.inputs import StageInputs
 
 RUN_ID_FILE = "mlflow_run_id"
@@ -56,16 +62,18 @@ def check_both_classes(inputs: StageInputs) -> tuple[int, int]:
     return rows, positives
 
 
-def check(inputs: StageInputs, out: Path, resume: bool) -> VocabArtifact:
-    """Bad input is found before TensorFlow and MLflow load (seconds of imports)."""
+def check(inputs: StageInputs, params: TrainParams, out: Path, resume: bool) -> tuple[VocabArtifact, HeldOut]:
+    """Bad input is found before TensorFlow and MLflow load (seconds of imports): the vocab artifact and the
+    held-out files."""
     if inputs.vocab is None:
         raise InputError("train: no vocab artifact (give --vocab DIR)")
     check_layout_matches(inputs.vocab.layout, inputs.schema, "the vocab artifact")
     check_both_classes(inputs)
     check_timestamp_lengths(inputs.dataset, inputs.schema)
+    held_out = open_held_out(inputs, params)
     if not resume and (out / CHECKPOINTS).exists():
         raise InputError(f"{out / CHECKPOINTS}: exists from an earlier run; pass --resume to continue it, or another --out")
-    return inputs.vocab
+    return inputs.vocab, held_out
 
 
 @dataclass(frozen=True)
@@ -74,15 +82,20 @@ class Assembled:
 
     model: Any
     raw_specs: dict  # the raw inputs the model takes: name -> tf.TypeSpec
-    split: Any  # models.input.Split
+    split: Any  # models.input.Split of DATA
     options: Any  # models.input.InputOptions
+    validation_data: ParquetDataset  # where the validation rows are: DATA, or the validation file
+    validation_split: Any  # models.input.Split of validation_data whose "validation" rows validate
 
 
 def data_split(params: TrainParams):
+    """The split of DATA (every row trains when `params.validation` names a validation file) and the input options."""
     from featureplex.models.input import InputOptions, Split
 
-    split_time = np.datetime64(params.split_time.replace(tzinfo=None), "s") if params.split_time else None
     options = InputOptions(batch_size=params.batch_size, shuffle_rows=params.shuffle_rows, seed=params.seed)
+    if params.validation:
+        return Split(validation_fraction=0.0), options
+    split_time = np.datetime64(params.split_time.replace(tzinfo=None), "s") if params.split_time else None
     return Split(params.validation_fraction, params.seed, split_time), options
 
 
@@ -107,10 +120,11 @@ def numeric_fields(moments: tuple[list[str], list[float], list[float]], layout: 
     return NumericFields(names, means, stds, layout.dimension) if names else None
 
 
-def assemble(inputs: StageInputs, params: TrainParams, gate=None) -> Assembled:
-    """The model of `params` on the vocab artifact's layout (OptFS passes its gate), seeded."""
+def assemble(inputs: StageInputs, params: TrainParams, gate=None, held_out: HeldOut = HeldOut()) -> Assembled:
+    """The model of `params` on the vocab artifact's layout (OptFS passes its gate), seeded; validated on
+    `held_out.validation` when given."""
     from featureplex.models.assembly import build_model, check_model_name
-    from featureplex.models.input import raw_feature_specs
+    from featureplex.models.input import Split, raw_feature_specs
     from featureplex.models.training import seed_everything
 
     check_model_name(params.model)
@@ -119,7 +133,19 @@ def assemble(inputs: StageInputs, params: TrainParams, gate=None) -> Assembled:
     seed_everything(params.seed)
     model = build_model(inputs.vocab.layout, inputs.vocab.vocabularies, inputs.schema, params, numeric, gate)
     all_specs = raw_feature_specs(inputs.schema, inputs.dataset.schema)
-    return Assembled(model, {name: all_specs[name] for name in model.encoder.input_names}, split, options)
+    validation = (inputs.dataset, split) if held_out.validation is None else (held_out.validation, Split(validation_fraction=1.0))
+    return Assembled(model, {name: all_specs[name] for name in model.encoder.input_names}, split, options, *validation)
+
+
+def streams(inputs: StageInputs, assembled: Assembled):
+    """The training stream (DATA's training rows, shuffled per epoch) and the validation stream (unshuffled)."""
+    from featureplex.models.input import EpochStream, split_streams
+
+    if assembled.validation_data is inputs.dataset:
+        return split_streams(inputs.dataset, inputs.schema, assembled.split, assembled.options)
+    return (EpochStream(inputs.dataset, inputs.schema, assembled.split, "train", assembled.options),
+            EpochStream(assembled.validation_data, inputs.schema, assembled.validation_split, "validation",
+                        assembled.options, shuffle=False))
 
 
 def training_options(params: TrainParams):
@@ -128,27 +154,52 @@ def training_options(params: TrainParams):
     return TrainingOptions.from_params(params)
 
 
-def grouped_auc(inputs: StageInputs, assembled: Assembled) -> float | None:
-    """GAUC over validation rows by the config's user column, when there is one."""
+def scored_rows(inputs: StageInputs, assembled: Assembled, dataset: ParquetDataset, split,
+                subset: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None] | None:
+    """(labels, the model's logits, the rows' users or None without a user column) of `subset` of `dataset`
+    in file order, in batches of the training batch size; None when the subset has no rows."""
     from featureplex.models.input import iter_split_tables, raw_feature_specs, to_feature_dict
-    from featureplex.models.metrics import grouped_auc as gauc
 
     user = inputs.schema.user
-    if user is None:
-        return None
-    specs = raw_feature_specs(inputs.schema, inputs.dataset.schema)
+    specs = {name: spec for name, spec in raw_feature_specs(inputs.schema, dataset.schema).items()
+             if name in assembled.raw_specs}
     groups, labels, scores = [], [], []
     size = assembled.options.batch_size
-    for table in iter_split_tables(inputs.dataset, inputs.schema, assembled.split, "validation", assembled.options, epoch=None):
+    for table in iter_split_tables(dataset, inputs.schema, split, subset, assembled.options, epoch=None):
         for start in range(0, table.num_rows, size):
             piece = table.slice(start, size)
             features, label = to_feature_dict(piece, specs, inputs.schema.label)
             scores.append(assembled.model(features, training=False).numpy()[:, 0])
             labels.append(label)
-            groups.append(piece.column(user).to_numpy(zero_copy_only=False))
+            if user is not None:
+                groups.append(piece.column(user).to_numpy(zero_copy_only=False))
     if not scores:
         return None
-    return gauc(np.concatenate(groups), np.concatenate(labels), np.concatenate(scores))
+    return np.concatenate(labels), np.concatenate(scores), (np.concatenate(groups) if user is not None else None)
+
+
+def grouped_auc(inputs: StageInputs, assembled: Assembled) -> float | None:
+    """GAUC over validation rows by the config's user column, when there is one."""
+    from featureplex.models.metrics import grouped_auc as gauc
+
+    if inputs.schema.user is None:
+        return None
+    scored = scored_rows(inputs, assembled, assembled.validation_data, assembled.validation_split, "validation")
+    if scored is None:
+        return None
+    labels, scores, groups = scored
+    return gauc(groups, labels, scores)
+
+
+def metrics_on_test_file(inputs: StageInputs, assembled: Assembled, test: ParquetDataset) -> dict:
+    """test_auc, test_logloss, test_calibration, test_gauc (by the config's user column) and test_rows of the
+    model as it is now (the kept weights) on every row of the test file (models.metrics.ctr_metrics)."""
+    from featureplex.models.input import Split
+    from featureplex.models.metrics import ctr_metrics
+
+    labels, logits, groups = scored_rows(inputs, assembled, test, Split(validation_fraction=1.0), "validation")
+    metrics = ctr_metrics(labels, logits, groups)
+    return {f"test_{name}": metrics[name] for name in ("auc", "logloss", "gauc", "calibration", "rows") if name in metrics}
 
 
 def evaluate(inputs: StageInputs, assembled: Assembled, result) -> dict:
@@ -178,30 +229,40 @@ def export(assembled: Assembled, schema: DatasetSchema, staging: Path) -> Path:
 
 
 def model_card(inputs: StageInputs, params: TrainParams, assembled: Assembled, metrics: dict, run_id: str,
-               model_uri: str) -> dict:
+               model_uri: str, held_out: HeldOut = HeldOut(), split_rows: dict | None = None) -> dict:
+    """What the model is: features, inputs, layout, the data it was trained on (and validated / tested on, when
+    those are files of their own) with the rows of each split, its metrics and its MLflow run and model."""
     encoder, layout = assembled.model.encoder, inputs.vocab.layout
+    held_out_data = {"held_out_fingerprints": held_out.fingerprints()} if held_out.fingerprints() else {}
     return {
         "model": params.model,
         "features": {"categorical": encoder.categorical_names, "sequence": encoder.sequence_names,
                      "numeric": encoder.numeric_names},
         "inputs": {name: spec.dtype.name for name, spec in assembled.raw_specs.items()},
+        "label": inputs.schema.label,
+        "user": inputs.schema.user,  # the column gAUC groups by (featureplex evaluate reads it from here)
         "layout": layout_summary(layout),
         "data_fingerprint": inputs.dataset.fingerprint(),
+        **held_out_data,
+        "rows": split_rows or {},
         "metrics": metrics,
         "mlflow_run_id": run_id,
         "mlflow_model_uri": model_uri,
     }
 
 
-def track_lineage(inputs: StageInputs) -> None:
-    """What a training run was made from: the dataset (training and validation splits of it), the
-    resolved config, the git commit of the code when there is one."""
+def track_lineage(inputs: StageInputs, held_out: HeldOut) -> None:
+    """What a training run was made from: the dataset (training and validation splits of it, or the training
+    data and the held-out files), the resolved config, the git commit of the code when there is one."""
     import mlflow
 
     from featureplex.pipelines.tracking import git_commit, log_dataset
 
-    for context in ("training", "validation"):
-        log_dataset(inputs.dataset, inputs.schema, context, "data")
+    log_dataset(inputs.dataset, inputs.schema, "training", "data")
+    log_dataset(held_out.validation or inputs.dataset, inputs.schema, "validation",
+                "validation" if held_out.validation else "data")
+    if held_out.test is not None:
+        log_dataset(held_out.test, inputs.schema, "test", "test")
     mlflow.log_dict(inputs.config.model_dump(mode="json"), "config.json")
     commit = git_commit()
     if commit:
@@ -232,11 +293,10 @@ def train_and_export(
 
 def _train_and_export(inputs: StageInputs, params: TrainParams, out: Path, resume: bool,
                       on_epoch_end: Callable[[int, dict], None] | None, callbacks: list | None) -> TrainArtifact:
-    vocab = check(inputs, out, resume)
+    vocab, held_out = check(inputs, params, out, resume)
     import mlflow
     import pandas as pd
 
-    from featureplex.models.input import split_streams
     from featureplex.models.training import train
     from featureplex.pipelines.tracking import flatten, log_artifacts, tracked_run
     from featureplex.serving.mlflow_model import log_pyfunc_model
@@ -245,8 +305,10 @@ def _train_and_export(inputs: StageInputs, params: TrainParams, out: Path, resum
     checkpoints = out / CHECKPOINTS
     checkpoints.mkdir(parents=True, exist_ok=True)
     with stopwatch.time("assemble"):
-        assembled = assemble(inputs, params)
-    train_stream, validation = split_streams(inputs.dataset, inputs.schema, assembled.split, assembled.options)
+        assembled = assemble(inputs, params, held_out=held_out)
+    train_stream, validation = streams(inputs, assembled)
+    split_rows = {"train": int(train_stream.batch_rows(0).sum()), "validation": int(validation.batch_rows(0).sum()),
+                  **({"test": held_out.test.num_rows} if held_out.test is not None else {})}
     rows, positives = inputs.label_counts
     tags = {
         "featureplex.stage": STAGE,
@@ -271,15 +333,21 @@ def _train_and_export(inputs: StageInputs, params: TrainParams, out: Path, resum
             mlflow.log_params(flatten({
                 "train": params.model_dump(mode="json"),
                 "layout": layout_summary(vocab.layout),
-                "data": {"fingerprint": inputs.dataset.fingerprint(), "rows": rows, "positives": positives},
+                "data": {"fingerprint": inputs.dataset.fingerprint(), "rows": rows, "positives": positives,
+                         **{f"{name}_rows": count for name, count in split_rows.items()}},
                 "features": ",".join(assembled.model.encoder.field_names),
             }))
-            track_lineage(inputs)
+            track_lineage(inputs, held_out)
         with stopwatch.time("train"):
             result = train(assembled.model, train_stream, validation, checkpoints, training_options(params),
                            resume=resume, on_epoch_end=log_epoch, callbacks=callbacks)
         metrics = evaluate(inputs, assembled, result)
         mlflow.log_metrics({("best_epoch" if k == "best_epoch" else f"best_{k}"): float(v) for k, v in metrics.items()})
+        if held_out.test is not None:
+            with stopwatch.time("test"):
+                tested = metrics_on_test_file(inputs, assembled, held_out.test)
+            mlflow.log_metrics({name: float(value) for name, value in tested.items() if math.isfinite(value)})
+            metrics.update(tested)
         examples = example_rows(inputs, list(assembled.raw_specs))
         summary: list[str] = []
         assembled.model.summary(print_fn=summary.append, expand_nested=True)
@@ -288,8 +356,10 @@ def _train_and_export(inputs: StageInputs, params: TrainParams, out: Path, resum
             with stopwatch.time("export"):
                 saved_model = export(assembled, inputs.schema, Path(staging))
             model_info = log_pyfunc_model(saved_model, pd.DataFrame(examples))
-            card = model_card(inputs, params, assembled, metrics, tracked.info.run_id, model_info.model_uri)
-            manifest = Manifest(STAGE, inputs={"data": inputs.dataset.fingerprint(), "vocab": vocab.layout_sha256()},
+            card = model_card(inputs, params, assembled, metrics, tracked.info.run_id, model_info.model_uri, held_out,
+                              split_rows)
+            manifest = Manifest(STAGE, inputs={"data": inputs.dataset.fingerprint(), "vocab": vocab.layout_sha256(),
+                                               **held_out.fingerprints()},
                                 parameters=params.model_dump(mode="json"), timings=stopwatch.timings, key=inputs.key)
             artifact = TrainArtifact(saved_model, card, result.history, examples, "\n".join(summary) + "\n", manifest,
                                      assembled.model, assembled.raw_specs).write(out)

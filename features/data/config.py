@@ -151,7 +151,13 @@ class TrainParams(StrictModel):
     gradient_clip_norm: float | None = Field(
         None, gt=0, description="clip the global norm of all gradients to this (FuxiCTR clips at 10); null: no clipping")
     adam_epsilon: float = Field(1e-7, gt=0, description="Adam's epsilon (Keras 1e-7; PyTorch's, FuxiCTR's, 1e-8)")
-    validation_fraction: float = Field(0.1, gt=0, lt=1)
+    validation: str | None = Field(
+        None, description="a Parquet file, directory or glob to validate on (early stopping, best weights, plateau cuts): "
+                          "the whole of the training data then trains, and validation_fraction / split_time are not used")
+    test: str | None = Field(
+        None, description="a Parquet file, directory or glob evaluated once after training with the kept weights: "
+                          "test_auc, test_logloss, test_gauc, test_calibration in metrics.json, the model card and MLflow")
+    validation_fraction: float = Field(0.1, ge=0, lt=1, description="the share of the data's rows validated on (0: only with `validation`)")
     split_time: datetime | None = Field(None, description="validate on rows at or after this time instead")
     shuffle_rows: int = Field(262_144, ge=1)
     embedding_l2: float = Field(
@@ -164,6 +170,14 @@ class TrainParams(StrictModel):
     embedding_init_scale: float | None = Field(
         None, gt=0, description="std of `normal` or bound of `uniform`; null: 1e-4 for normal (FuxiCTR), 0.05 for uniform (Keras)")
     seed: int = 0
+
+    @field_validator("validation_fraction")
+    @classmethod
+    def _rows_to_validate_on(cls, value: float, info: ValidationInfo) -> float:
+        """A validation fraction of 0 leaves no rows to validate on unless a validation file is given."""
+        if value == 0 and not info.data.get("validation"):
+            raise PydanticCustomError("no_validation_rows", "0 leaves no rows to validate on; give train.validation (a validation file) or a fraction above 0")
+        return value
 
 
 class OptFsParams(StrictModel):

@@ -27,6 +27,7 @@ def run(ctx: click.Context, config_path: str, data: str | None, out: str | None,
 
     from featureplex.pipelines.progress import console, stage_status
     from featureplex.features.embedding.layout import EmptyVocabularyWarning
+    from featureplex.pipelines.held_out import UnusedSplitWarning
     from featureplex.pipelines.run import run_pipeline
     from featureplex.pipelines.stages.rank import ColumnWarning
 
@@ -49,6 +50,6 @@ def run(ctx: click.Context, config_path: str, data: str | None, out: str | None,
     if "--dry_run" in {flag.split("=", 1)[0] for flag in flags}:
         raise InputError("--dry_run: builds one stage's Dataflow job; use it with `featureplex profile`, `rank` or "
                          "`vocab` (under `run`, a stage's job depends on the results of the stages before it)")
-    with warning_lines(ColumnWarning, EmptyVocabularyWarning):
+    with warning_lines(ColumnWarning, EmptyVocabularyWarning, UnusedSplitWarning):
         summary = run_pipeline(config_path, out, data, label, force, flags, on_stage)
     Console(width=120).print(summary.table())

@@ -1,4 +1,5 @@
-"""`featureplex train DATA --vocab DIR --model NAME --out DIR` (and `--select optfs`: OptFS, its keep ratios printed)."""
+"""`featureplex train DATA --vocab DIR --model NAME --out DIR [--validation DATA2] [--test DATA3]` (and `--select optfs`:
+OptFS, its keep ratios printed)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import time
 
 import click
 
-from featureplex.pipelines.cli.options import data_arguments, guard_options, guarded, with_flags
+from featureplex.pipelines.cli.options import data_arguments, guard_options, guarded, warning_lines, with_flags
 from featureplex.pipelines.inputs import StageInputs, resolve_inputs
 
 
@@ -20,23 +21,33 @@ from featureplex.pipelines.inputs import StageInputs, resolve_inputs
 @click.option("--learning-rate", type=float, default=None,
               help="Adam's learning rate at the first epoch, then multiplied by train.learning_rate_decay each epoch "
                    "(default: the config's train.learning_rate, else 0.001).")
+@click.option("--validation", default=None,
+              help="Validate on this Parquet file, directory or glob (early stopping, best weights); the whole of DATA "
+                   "then trains and train.validation_fraction is not used (default: the config's train.validation, "
+                   "else a share of DATA).")
+@click.option("--test", default=None,
+              help="After training, score this Parquet file, directory or glob with the kept weights: test_auc, "
+                   "test_logloss, test_gauc, test_calibration in metrics.json, the model card and MLflow "
+                   "(default: the config's train.test).")
 @click.option("--seed", type=int, default=None,
               help="Seed of the weights' initialisation, the shuffling and the validation split (default: the config's train.seed, else 0).")
 @click.option("--resume", is_flag=True, help="Continue from the checkpoints in --out after an interruption.")
 @click.option("--select", type=click.Choice(["none", "optfs"]), default="none",
               help="optfs: learn gates on every feature value (config `optfs:`), prune the layout, train on it.")
 @guard_options
-def train(data, config_path, label, vocab_dir, out, model, epochs, batch_size, learning_rate, seed, resume, select,
-          rank_dir, allow_suspect_columns):
+def train(data, config_path, label, vocab_dir, out, model, epochs, batch_size, learning_rate, validation, test, seed,
+          resume, select, rank_dir, allow_suspect_columns):
     """Train a CTR model on DATA with the multiplexed embedding of --vocab; track it in MLflow."""
     from rich.table import Table
 
     from featureplex.features.embedding.vocab_artifact import VocabArtifact
+    from featureplex.pipelines.held_out import UnusedSplitWarning
     from featureplex.pipelines.progress import console, training_progress_callback
     from featureplex.pipelines.stages import train as train_stage
 
     inputs = guarded(resolve_inputs(data, config_path, label), rank_dir, allow_suspect_columns)
-    flags = {"model": model, "epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate, "seed": seed}
+    flags = {"model": model, "epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate,
+             "validation": validation, "test": test, "seed": seed}
     params = with_flags(inputs.config.train, flags, {key: "--" + key.replace("_", "-") for key in flags}, "train")
     started = time.perf_counter()
 
@@ -46,11 +57,12 @@ def train(data, config_path, label, vocab_dir, out, model, epochs, batch_size, l
                       f"{metrics.get('train_examples_per_second', float('nan')):,.0f} examples/s  "
                       f"({time.perf_counter() - started:.0f}s)")
 
-    if select == "optfs":
-        outcome = run_optfs(inputs, vocab_dir, out, params, resume, report)
-    else:
-        outcome = train_stage.run(inputs.with_artifacts(vocab=VocabArtifact.read(vocab_dir)), params, out, resume,
-                                  on_epoch_end=report, callbacks=[training_progress_callback(params.batch_size)])
+    with warning_lines(UnusedSplitWarning):
+        if select == "optfs":
+            outcome = run_optfs(inputs, vocab_dir, out, params, resume, report)
+        else:
+            outcome = train_stage.run(inputs.with_artifacts(vocab=VocabArtifact.read(vocab_dir)), params, out, resume,
+                                      on_epoch_end=report, callbacks=[training_progress_callback(params.batch_size)])
     table = Table(title=f"{params.model}: best epoch {outcome.best_epoch}")
     table.add_column("metric")
     table.add_column("value", justify="right")

@@ -30,6 +30,7 @@ from featureplex.features.errors import InputError
 from featureplex.pipelines import training
 from featureplex.pipelines.artifacts.selection import STAGE, SelectionArtifact
 from featureplex.pipelines.artifacts.train import TrainArtifact
+from featureplex.pipelines.held_out import open_held_out
 from featureplex.pipelines.inputs import StageInputs
 from featureplex.pipelines.reports.selection_table import selection_table
 
@@ -91,22 +92,22 @@ def _select(inputs: StageInputs, params: TrainParams, optfs: OptFsParams, out: P
         raise InputError("optfs: the vocab artifact with its counts is needed (give --vocab DIR)")
     training.check_layout_matches(vocab.layout, inputs.schema, "the vocab artifact")
     training.check_both_classes(inputs)
+    held_out = open_held_out(inputs, params)
     work = out / OPTFS_DIR
     if not resume and work.exists():
         raise InputError(f"{work}: exists from an earlier run; pass --resume to continue it, or another --out")
     import mlflow
 
-    from featureplex.models.input import split_streams
     from featureplex.models.optfs.gate import OptFsCtrModel, OptFsGate
     from featureplex.models.optfs.search import OptFsOptions, optfs_search
     from featureplex.pipelines.tracking import flatten, log_artifacts, tracked_run
 
     counts = vocab.head_counts()
     gate = OptFsGate(vocab.layout, penalty=optfs.penalty)
-    assembled = training.assemble(inputs, params, gate)
+    assembled = training.assemble(inputs, params, gate, held_out)
     base = assembled.model
     model = OptFsCtrModel(base.encoder, base.tower, gate, gate_learning_rate=optfs.gate_learning_rate)
-    train_stream, validation = split_streams(inputs.dataset, inputs.schema, assembled.split, assembled.options)
+    train_stream, validation = training.streams(inputs, assembled)
 
     def log_epoch(phase: str, epoch: int, metrics: dict) -> None:
         mlflow.log_metrics({f"{phase}_{k}": v for k, v in metrics.items() if math.isfinite(v)}, step=epoch)

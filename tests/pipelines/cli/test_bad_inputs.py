@@ -33,6 +33,8 @@ def files(tmp_path_factory) -> Path:
     pq.write_table(small_table(60).set_column(0, "label", pa.array([0, 1, 2] * 20, pa.int64())), root / "three.parquet")
     pq.write_table(small_table(60).set_column(0, "label", pa.array([1] * 60, pa.int8())), root / "one_class.parquet")
     pq.write_table(small_table(60).slice(0, 0), root / "no_rows.parquet")
+    pq.write_table(small_table(60).drop_columns(["price"]), root / "no_price.parquet")
+    pq.write_table(small_table(60).set_column(2, "city", pa.array(np.arange(60))), root / "city_int.parquet")
     pq.write_table(small_table(400).append_column("../../x", pa.array(["a", "b"] * 200)), root / "bad_name.parquet")
     pq.write_table(pa.table({"label": pa.array(np.arange(10) % 2, pa.int8()), "price": pa.array(np.arange(10.0))}),
                    root / "numeric_only.parquet")
@@ -47,6 +49,7 @@ def files(tmp_path_factory) -> Path:
         "heuristic": "rank: {heuristic: entropy}\n",
         "budget": "vocab: {budget_parameters: 3}\n",
         "unknown_model_key": "train: {model: dnn, model_parameters: {no_such_parameter: 1}}\n",
+        "fraction_zero": "train: {validation_fraction: 0}\n",
     }
     for name, text in configs.items():
         (root / f"{name}.yaml").write_text(text)
@@ -99,6 +102,23 @@ CASES = [
     ("config: unknown heuristic", "rank {root}/good.parquet --config {root}/heuristic.yaml --out {root}/o", 2,
      ["rank.heuristic"]),
     ("config: budget too small", "vocab {root}/good.parquet --config {root}/budget.yaml --out {root}/o", 2, ["budget"]),
+    ("held-out: validation file lacks a column",
+     "train {root}/good.parquet --vocab {root}/vocab --out {root}/o --validation {root}/no_price.parquet", 2,
+     ["no_price.parquet", "column 'price' is missing"]),
+    ("held-out: test column of another type",
+     "train {root}/good.parquet --vocab {root}/vocab --out {root}/o --test {root}/city_int.parquet", 2,
+     ["city_int.parquet", "column 'city' has type int64", "expected text"]),
+    ("held-out: test file of one class",
+     "train {root}/good.parquet --vocab {root}/vocab --out {root}/o --test {root}/one_class.parquet", 2,
+     ["one_class.parquet", "label 'label'", "a single class"]),
+    ("held-out: validation labels not 0/1",
+     "train {root}/good.parquet --vocab {root}/vocab --out {root}/o --validation {root}/three.parquet", 2,
+     ["three.parquet", "expected 0/1"]),
+    ("held-out: validation file absent",
+     "train {root}/good.parquet --vocab {root}/vocab --out {root}/o --validation {root}/absent.parquet", 2,
+     ["absent.parquet", "no such file"]),
+    ("config: validation_fraction 0 without a validation file",
+     "schema {root}/good.parquet --config {root}/fraction_zero.yaml", 2, ["train.validation_fraction", "train.validation"]),
     ("flag: --epochs 0", "train {root}/good.parquet --vocab {root}/vocab --out {root}/o --epochs 0", 2, ["--epochs"]),
     ("flag: --epochs -1", "train {root}/good.parquet --vocab {root}/vocab --out {root}/o --epochs -1", 2, ["--epochs"]),
     ("flag: --batch-size 0", "train {root}/good.parquet --vocab {root}/vocab --out {root}/o --batch-size 0", 2,
