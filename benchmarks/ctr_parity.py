@@ -14,11 +14,12 @@ that both platforms read:
 
 Both platforms fit their vocabularies on train, train on train with early stopping on valid AUC (the
 best evaluation's weights kept) and are scored on test (exact AUC, logloss):
-- featureplex: `featureplex vocab train.parquet`, then the train stage (`pipelines.training`:
-  `assemble`, `split_streams`, `models.training.train`, the code `featureplex train` runs) on train +
-  valid with `split_time` putting exactly the valid rows in validation, and the kept model scored on
-  test.parquet; the SavedModel export and MLflow logging are skipped. All of a data set's runs go
-  through one child process (one TensorFlow start-up).
+- featureplex: its command line, in process (`pipelines.cli.run_command`): `featureplex vocab
+  train.parquet`, then `featureplex train train.parquet --validation valid.parquet --test
+  test.parquet` (the whole of train trains; early stopping, best weights and plateau cuts on valid; the
+  kept weights scored on test: test_auc / test_logloss of its metrics.json), with the SavedModel export
+  and MLflow tracking every run does. All of a data set's runs go through one child process (one
+  TensorFlow start-up).
 - FuxiCTR: benchmarks/fuxictr_driver.py in its own virtual environment (`--venv`, made on first use
   by train_vs_fuxictr.ensure_venv: `pip install torch==2.13.0 fuxictr`, the CPU build), one child per
   model with every seed on the same preprocessed arrays.
@@ -157,11 +158,12 @@ def featureplex_model_parameters(model: str, settings: dict) -> dict:
             "attention_activation": settings["attention_activation"], "softmax": False}
 
 
-def featureplex_config(features: dict, variant: str, settings: dict) -> dict:
-    """The featureplex config of a variant: `shared` sets every shared setting, `defaults` nothing."""
+def featureplex_config(features: dict, variant: str, settings: dict, via: str) -> dict:
+    """The featureplex config of a variant: `shared` sets every shared setting, `defaults` nothing (but, `--via
+    stage`, the split_time that puts exactly the valid rows of train + valid in validation)."""
     config = {"label": "label", "timestamp": "split_at",
               "features": {name: {"kind": "sequence", "shares_with": shared} for name, shared in features["sequence"].items()},
-              "train": {"split_time": VALID_START.astype(str)}}
+              "train": {"split_time": VALID_START.astype(str)} if via == "stage" else {}}
     if variant == "shared":
         config["vocab"] = {"dimension": settings["embedding_dim"], "min_count": settings["min_count"]}
         config["train"].update({
@@ -178,7 +180,7 @@ def featureplex_runs(features: dict, args) -> list[dict]:
         for model in models_for(features, args.models):
             if variant == "optfs" and model in SEQUENCE_MODELS:
                 continue
-            config = featureplex_config(features, "defaults" if variant == "defaults" else "shared", SHARED)
+            config = featureplex_config(features, "defaults" if variant == "defaults" else "shared", SHARED, args.via)
             parameters = featureplex_model_parameters(model, SHARED) if variant != "defaults" else {}
             for seed in args.seeds:
                 run = {"variant": variant, "model": model, "seed": seed, "config": config, "parameters": parameters}
@@ -198,10 +200,10 @@ def run_featureplex_child(spec_path: Path, results_path: Path) -> None:
     for run in spec["runs"]:
         if run["key"] in done:
             continue
-        result = featureplex_train_and_test(spec["splits"], work, run)
+        result = (featureplex_cli_run if spec["via"] == "cli" else featureplex_stage_run)(spec["splits"], work, run)
         with open(results_path, "a") as out:
             out.write(json.dumps({**{k: run[k] for k in ("key", "variant", "model", "seed")}, **result}) + "\n")
-        print(f"  featureplex {run['variant']:8s} {run['model']:8s} seed {run['seed']}: test AUC {result['test_auc']:.4f}  "
+        print(f"  featureplex ({spec['via']}) {run['variant']:8s} {run['model']:8s} seed {run['seed']}: test AUC {result['test_auc']:.4f}  "
               f"logloss {result['test_logloss']:.4f}  best epoch {result['best_epoch']} of {result['epochs']}  "
               f"({result['seconds']:.0f} s)", flush=True)
 
@@ -222,8 +224,40 @@ def featureplex_vocabulary(splits: dict, work: Path, config: dict) -> Path:
     return out
 
 
-def featureplex_train_and_test(splits: dict, work: Path, run: dict) -> dict:
-    """One featureplex model: the train stage's steps on train + valid, then the kept model scored on test."""
+def featureplex_cli_run(splits: dict, work: Path, run: dict) -> dict:
+    """One `featureplex train train.parquet --validation valid.parquet --test test.parquet` (in-process CLI):
+    its test metrics (metrics.json) and validation curve (history.json); `--select optfs` for the optfs variant."""
+    import yaml
+
+    from featureplex.pipelines.cli import run_command
+
+    vocab_dir = featureplex_vocabulary(splits, work, run["config"])
+    config = work / f"config-{run['key']}.yaml"
+    train = {**run["config"].get("train", {}), "model_parameters": run["parameters"]}
+    config.write_text(yaml.safe_dump({**run["config"], "train": train}))
+    out = work / "model"
+    shutil.rmtree(out, ignore_errors=True)
+    argv = ["train", splits["train"], "--validation", splits["valid"], "--test", splits["test"], "--vocab", str(vocab_dir),
+            "--config", str(config), "--out", str(out), "--model", run["model"], "--seed", str(run["seed"]),
+            "--allow-suspect-columns"] + (["--select", "optfs"] if run["variant"] == "optfs" else [])
+    started = time.perf_counter()
+    if run_command(argv) != 0:
+        raise SystemExit(f"featureplex {' '.join(argv)} failed")
+    seconds = time.perf_counter() - started
+    trained = out / "final" if run["variant"] == "optfs" else out  # the select stage's final model
+    metrics = json.loads((trained / "metrics.json").read_text())
+    history = json.loads((trained / "history.json").read_text())
+    extra = {}
+    if run["variant"] == "optfs":
+        selection = json.loads((out / "selection" / "optfs_metrics.json").read_text())
+        extra = {"parameters_before": selection["parameters_before"], "parameters_after": selection["parameters_after"]}
+    return {"test_auc": metrics["test_auc"], "test_logloss": metrics["test_logloss"], "best_epoch": metrics["best_epoch"],
+            "epochs": len(history), "validation_auc": [r["val_auc"] for r in history], "seconds": seconds, **extra}
+
+
+def featureplex_stage_run(splits: dict, work: Path, run: dict) -> dict:
+    """One featureplex model through the train stage's steps without the SavedModel export and MLflow (`--via
+    stage`): train + valid with `split_time` on valid, then the kept model scored on test."""
     import pyarrow.parquet as pq
 
     from featureplex.features.data.config import parse_config
@@ -239,7 +273,7 @@ def featureplex_train_and_test(splits: dict, work: Path, run: dict) -> dict:
     params = config.train.model_copy(update={"model": run["model"], "model_parameters": run["parameters"],
                                              "seed": run["seed"]})
     inputs = resolve_inputs(Path(splits["train_valid"]).parent, config).with_artifacts(vocab=VocabArtifact.read(vocab_dir))
-    checkpoints = work / "checkpoints"
+    checkpoints = work / "model"
     shutil.rmtree(checkpoints, ignore_errors=True)
     started = time.perf_counter()
     extra = {}
@@ -315,7 +349,8 @@ def run_featureplex(dataset: str, paths: dict, features: dict, args) -> list[dic
     runs = featureplex_runs(features, args)
     spec_path, results_path = work / "spec.json", work / "results.jsonl"
     if not args.report:
-        spec_path.write_text(json.dumps({"work": str(work), "splits": {k: str(v) for k, v in paths.items()}, "runs": runs}))
+        spec_path.write_text(json.dumps({"work": str(work), "via": args.via, "splits": {k: str(v) for k, v in paths.items()},
+                                         "runs": runs}))
         started = time.perf_counter()
         run_child([sys.executable, __file__, "--featureplex-run", spec_path, results_path], work / "log.txt", args.threads)
         print(f"  featureplex: {time.perf_counter() - started:.0f} s", flush=True)
@@ -419,6 +454,9 @@ def main() -> None:
     parser.add_argument("--max-length", type=int, default=20, help="history length of the Amazon CTR rows")
     parser.add_argument("--optfs", action="store_true",
                         help="also featureplex --select optfs (not din) against its unpruned model (goal: >= unpruned - 0.002)")
+    parser.add_argument("--via", choices=["cli", "stage"], default="cli",
+                        help="featureplex's side: its command line (train --validation --test), or the same train stage "
+                             "steps in process without the SavedModel export and MLflow (minutes less per run)")
     parser.add_argument("--threads", type=int, default=1, help="compute threads of each platform; 0: their defaults")
     parser.add_argument("--work", type=Path, default=REPO / ".bench" / "ctr_parity")
     parser.add_argument("--venv", type=Path, default=REPO / ".bench" / "fuxictr-venv")
