@@ -5,12 +5,13 @@ that both platforms read:
 - `criteo`: the Criteo 10k sample, split 80/10/10 at random (seed 0) exactly as
   benchmarks/train_vs_fuxictr.py splits it; 39 categorical fields (I1..I13 counts as categories).
 - `beauty`, `videogames`: DIN-style CTR rows built by the project's builder
-  (`pipelines.datasets.ctr_rows.build_ctr_rows`, what `featureplex ctr-rows` runs) from a seeded
-  sample of `--users` users (all with `--users 0`): for every event after a user's first, the real
-  item (label 1) and an item the user never touched (label 0), with the user's last `--max-length`
-  items as `history_item_ids`. Leave-last-out by user: each user's last event is test (the builder's
-  test rows), the one before it valid, the earlier ones train. Fields user_id, item_id and the history
-  (sharing item_id's vocabulary).
+  (`pipelines.datasets.ctr_rows.build_ctr_rows`, what `featureplex ctr-rows` runs) from every user's
+  history: for every event after a user's first, the real item (label 1) and an item the user never
+  touched (label 0, drawn from the whole catalogue), with the user's last `--max-length` items as
+  `history_item_ids`; then the rows of a seeded sample of `--users` users (all with `--users 0`).
+  Leave-last-out by user: each user's last event is test (the builder's test rows), the one before it
+  valid, the earlier ones train. Fields user_id, item_id and the history (sharing item_id's
+  vocabulary).
 
 Both platforms fit their vocabularies on train, train on train with early stopping on valid AUC (the
 best evaluation's weights kept) and are scored on test (exact AUC, logloss):
@@ -93,13 +94,13 @@ AUC_MARGIN, DEFAULTS_MARGIN, OPTFS_MARGIN = 0.001, 0.003, 0.002
 # ---------------------------------------------------------------- data
 
 def prepare_amazon(work: Path, name: str, users: int, max_length: int, seed: int) -> tuple[dict[str, Path], dict]:
-    """Leave-last-out train / valid / test of the builder's DIN-style rows for a seeded sample of `users` users."""
-    import polars as pl
+    """Leave-last-out train / valid / test of the builder's DIN-style rows, those of a seeded sample of `users` users."""
     import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     from featureplex.pipelines.datasets.ctr_rows import build_ctr_rows
-    from featureplex.pipelines.datasets.user_histories import UserHistories, read_user_histories
+    from featureplex.pipelines.datasets.user_histories import read_user_histories
 
     root = work / f"{name}-users{users or 'all'}-len{max_length}-seed{seed}"
     features = {"categorical": ["user_id", "item_id"], "numeric": [], "sequence": {"history_item_ids": "item_id"}}
@@ -110,22 +111,23 @@ def prepare_amazon(work: Path, name: str, users: int, max_length: int, seed: int
     source = shared_data() / DATASETS[name]
     if not source.exists():
         raise SystemExit(f"{source}: not found (set FEATUREPLEX_SHARED_DATA to the shared data folder)")
-    histories = read_user_histories(source)
-    if users:
-        everyone = histories.events["user"].unique().sort()
-        kept = everyone.sample(min(users, len(everyone)), seed=seed)
-        histories = UserHistories(histories.events.filter(pl.col("user").is_in(kept.implode())), histories.source)
     shutil.rmtree(root, ignore_errors=True)
-    stats = build_ctr_rows(histories, root / "rows", max_length=max_length, seed=seed)
+    # rows of every user first, then the sample's: negatives drawn from the whole catalogue. Building on the
+    # sample alone draws them from the sample's items, among them items whose only positive is a user's last
+    # (test) event; those are labelled 0 wherever they appear in training, and test AUC fell below 0.5
+    stats = build_ctr_rows(read_user_histories(source), root / "rows", max_length=max_length, seed=seed)
     print(f"{name}: {json.dumps(stats.__dict__)}", flush=True)
-    rows = pq.read_table(root / "rows" / "train")
+    rows, test = pq.read_table(root / "rows" / "train"), pq.read_table(root / "rows" / "test")
+    if users:
+        everyone = np.unique(test.column("user_id").to_numpy())
+        kept = pa.array(np.random.default_rng(seed).choice(everyone, min(users, len(everyone)), replace=False))
+        rows, test = (table.filter(pc.is_in(table.column("user_id"), kept)) for table in (rows, test))
     # rows come in (positive, negative) pairs per event, a user's events in time order: a user's last
     # pair is the one whose next pair belongs to another user (or that ends the table)
     pair_users = rows.column("user_id").to_numpy()[::2]
     last = np.r_[pair_users[1:] != pair_users[:-1], True]
     valid = np.repeat(last, 2)
-    parts = {"train": rows.filter(pa.array(~valid)), "valid": rows.filter(pa.array(valid)),
-             "test": pq.read_table(root / "rows" / "test")}
+    parts = {"train": rows.filter(pa.array(~valid)), "valid": rows.filter(pa.array(valid)), "test": test}
     return write_parts(parts, root), features
 
 
