@@ -206,7 +206,7 @@ def run_featureplex_child(spec_path: Path, results_path: Path) -> None:
         with open(results_path, "a") as out:
             out.write(json.dumps({**{k: run[k] for k in ("key", "variant", "model", "seed")}, **result}) + "\n")
         print(f"  featureplex ({spec['via']}) {run['variant']:8s} {run['model']:8s} seed {run['seed']}: test AUC {result['test_auc']:.4f}  "
-              f"logloss {result['test_logloss']:.4f}  best epoch {result['best_epoch']} of {result['epochs']}  "
+              f"logloss {result['test_logloss']:.4f}  best epoch {best_epoch(result)} of {result['epochs']}  "
               f"({result['seconds']:.0f} s)", flush=True)
 
 
@@ -339,9 +339,9 @@ def run_fuxictr(dataset: str, model: str, paths: dict, features: dict, python: P
             files[run["seed"]].write_text(json.dumps(run))
     runs = [json.loads(path.read_text()) for path in files.values() if path.exists()]
     for run in runs:
-        run.update(best_epoch=int(np.argmax(run["validation_auc"])) + 1, epochs=len(run["validation_auc"]))
+        run["epochs"] = len(run["validation_auc"])
         print(f"  fuxictr     {model:8s} seed {run['seed']}: test AUC {run['test_auc']:.4f}  logloss "
-              f"{run['test_logloss']:.4f}  best epoch {run['best_epoch']} of {run['epochs']}", flush=True)
+              f"{run['test_logloss']:.4f}  best epoch {best_epoch(run)} of {run['epochs']}", flush=True)
     return runs
 
 
@@ -363,6 +363,11 @@ def run_featureplex(dataset: str, paths: dict, features: dict, args) -> list[dic
 
 # ---------------------------------------------------------------- tables
 
+def best_epoch(run: dict) -> int:
+    """The kept epoch counted from 1 on both sides: the first best validation AUC (featureplex's history counts from 0)."""
+    return int(np.argmax(run["validation_auc"])) + 1
+
+
 def mean_sd(values: list[float]) -> tuple[float, float]:
     mean = float(np.mean(values))
     return mean, (float(np.std(values, ddof=1)) if len(values) > 1 else 0.0)
@@ -373,7 +378,7 @@ def summary(results: list[dict]) -> dict | None:
         return None
     auc, sd = mean_sd([r["test_auc"] for r in results])
     return {"auc": auc, "sd": sd, "logloss": mean_sd([r["test_logloss"] for r in results])[0],
-            "best_epoch": mean_sd([r["best_epoch"] for r in results])[0], "epochs": mean_sd([r["epochs"] for r in results])[0],
+            "best_epoch": mean_sd([best_epoch(r) for r in results])[0], "epochs": mean_sd([r["epochs"] for r in results])[0],
             "seeds": len(results)}
 
 
