@@ -19,8 +19,11 @@ best evaluation's weights kept) and are scored on test (exact AUC, logloss):
   train.parquet`, then `featureplex train train.parquet --validation valid.parquet --test
   test.parquet` (the whole of train trains; early stopping, best weights and plateau cuts on valid; the
   kept weights scored on test: test_auc / test_logloss of its metrics.json), with the SavedModel export
-  and MLflow tracking every run does. All of a data set's runs go through one child process (one
-  TensorFlow start-up).
+  and MLflow tracking every run does. `--via stage` runs the same train stage steps in process
+  (`pipelines.training.assemble`, `models.training.train`) on train + valid with `split_time` on the
+  valid rows, and scores the kept model on test.parquet, without the export and MLflow (2-3 minutes a
+  run less on a loaded 2-core machine; the same test metrics). All of a data set's runs go through one
+  child process (one TensorFlow start-up).
 - FuxiCTR: benchmarks/fuxictr_driver.py in its own virtual environment (`--venv`, made on first use
   by train_vs_fuxictr.ensure_venv: `pip install torch==2.13.0 fuxictr`, the CPU build), one child per
   model with every seed on the same preprocessed arrays.
@@ -44,6 +47,7 @@ the select stage's search, pruning and final training, scored on test) against i
 model (goal: >= unpruned - 0.002), and the embedding parameters before and after.
 
     nice -n 5 .venv/bin/python benchmarks/ctr_parity.py                       # everything, 3 seeds
+    nice -n 5 .venv/bin/python benchmarks/ctr_parity.py --via stage           # the same without export / MLflow
     .venv/bin/python benchmarks/ctr_parity.py --datasets criteo --models dnn --seeds 0
 
 Everything is written under `--work` (default .bench/ctr_parity): the splits once, each side's
