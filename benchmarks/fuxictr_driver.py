@@ -3,7 +3,10 @@
     fuxictr-venv/bin/python benchmarks/fuxictr_driver.py SPEC.json RESULT.json
 
 SPEC gives the Parquet splits (train / valid / test), the feature columns in FuxiCTR's own
-feature-spec form, the model (`dnn`, `autoint+` or `din`) and the shared hyper-parameters. The driver
+feature-spec form, the model (`dnn`, `dcn`, `deepfm`, `autoint+` or `din`) and the shared
+hyper-parameters (optional: `dropout` and `batch_norm` of every MLP, `embedding_l2` = FuxiCTR's
+embedding_regularizer, `reduce_lr_on_plateau`; with `seeds`, one model per seed on the same arrays and
+RESULT = {"runs": [one result per seed]}). The driver
 does what FuxiCTR's `build_dataset` does (FeatureProcessor.preprocess, fit on the training split,
 transform every split to ids) without Ray, writes the `npz` arrays FuxiCTR's in-memory loader reads
 (or Parquet for its Ray loader), then trains with FuxiCTR's own `BaseModel.fit` (Adam, gradient
@@ -12,6 +15,10 @@ split with the best weights.
 
 The models are written here from FuxiCTR's library layers (the pip package ships no model zoo):
 - DNN: logit = MLP(concat of the field embeddings), as FuxiCTR's model_zoo DNN.
+- DCN-v2: `CrossNetV2` (`cross_layers` full-rank layers) and a parallel MLP on the concatenated
+  embeddings, a linear logit on both, as FuxiCTR's DCNv2 with `model_structure: parallel`.
+- DeepFM: FuxiCTR's `FactorizationMachine` (its LR term plus the pairwise inner products) plus an MLP
+  logit on the concatenated embeddings, as FuxiCTR's DeepFM.
 - AutoInt+: `attention_layers` multi-head self-attention layers over the field embeddings
   (attention width `heads * head_dim`, no 1/sqrt(d) scaling, residual through a linear map when the
   width changes and the identity otherwise, ReLU), a linear logit on their flattened output, plus an
@@ -36,7 +43,9 @@ import torch
 from fuxictr.preprocess import FeatureProcessor
 from fuxictr.pytorch.dataloaders import RankDataLoader
 from fuxictr.pytorch.layers import (
+    CrossNetV2,
     DIN_Attention,
+    FactorizationMachine,
     FeatureEmbedding,
     FeatureEmbeddingDict,
     MLP_Block,
@@ -65,20 +74,57 @@ class TimedModel(BaseModel):
         self._monitor_value = self._monitor.get_value(logs)
         super().checkpoint_and_earlystop(logs, min_delta)
 
-
-class Dnn(TimedModel):
-    def __init__(self, feature_map, embedding_dim, hidden_units, learning_rate, **kwargs):
-        super().__init__(feature_map, model_id="DNN", **kwargs)
-        self.embedding_layer = FeatureEmbedding(feature_map, embedding_dim)
-        self.mlp = MLP_Block(input_dim=feature_map.sum_emb_out_dim(), output_dim=1, hidden_units=hidden_units,
-                             hidden_activations="ReLU", output_activation=self.output_activation)
+    def ready(self, learning_rate, kwargs):
+        """The end of every FuxiCTR model_zoo `__init__`: optimizer and loss, its initialisers, the device."""
         self.compile(kwargs["optimizer"], kwargs["loss"], learning_rate)
         self.reset_parameters()
         self.model_to_device()
 
+
+class Dnn(TimedModel):
+    def __init__(self, feature_map, embedding_dim, hidden_units, learning_rate, mlp_options, **kwargs):
+        super().__init__(feature_map, model_id="DNN", **kwargs)
+        self.embedding_layer = FeatureEmbedding(feature_map, embedding_dim)
+        self.mlp = MLP_Block(input_dim=feature_map.sum_emb_out_dim(), output_dim=1, hidden_units=hidden_units,
+                             hidden_activations="ReLU", output_activation=self.output_activation, **mlp_options)
+        self.ready(learning_rate, kwargs)
+
     def forward(self, inputs):
         fields = self.embedding_layer(self.get_inputs(inputs), flatten_emb=True)
         return {"y_pred": self.mlp(fields)}
+
+
+class DcnV2(TimedModel):
+    def __init__(self, feature_map, embedding_dim, hidden_units, learning_rate, mlp_options, cross_layers, **kwargs):
+        super().__init__(feature_map, model_id="DCNv2", **kwargs)
+        self.embedding_layer = FeatureEmbedding(feature_map, embedding_dim)
+        width = feature_map.sum_emb_out_dim()
+        self.crossnet = CrossNetV2(width, cross_layers)
+        self.mlp = MLP_Block(input_dim=width, output_dim=None, hidden_units=hidden_units, hidden_activations="ReLU",
+                             **mlp_options)
+        self.fc = nn.Linear(width + hidden_units[-1], 1)
+        self.ready(learning_rate, kwargs)
+
+    def forward(self, inputs):
+        fields = self.embedding_layer(self.get_inputs(inputs), flatten_emb=True)
+        logit = self.fc(torch.cat([self.crossnet(fields), self.mlp(fields)], dim=-1))
+        return {"y_pred": self.output_activation(logit)}
+
+
+class DeepFm(TimedModel):
+    def __init__(self, feature_map, embedding_dim, hidden_units, learning_rate, mlp_options, **kwargs):
+        super().__init__(feature_map, model_id="DeepFM", **kwargs)
+        self.embedding_layer = FeatureEmbedding(feature_map, embedding_dim)
+        self.fm = FactorizationMachine(feature_map)
+        self.mlp = MLP_Block(input_dim=feature_map.sum_emb_out_dim(), output_dim=1, hidden_units=hidden_units,
+                             hidden_activations="ReLU", output_activation=None, **mlp_options)
+        self.ready(learning_rate, kwargs)
+
+    def forward(self, inputs):
+        features = self.get_inputs(inputs)
+        fields = self.embedding_layer(features)
+        logit = self.fm(features, fields) + self.mlp(fields.flatten(start_dim=1))
+        return {"y_pred": self.output_activation(logit)}
 
 
 class SelfAttentionLayer(nn.Module):
@@ -103,7 +149,8 @@ class SelfAttentionLayer(nn.Module):
 
 
 class AutoIntPlus(TimedModel):
-    def __init__(self, feature_map, embedding_dim, hidden_units, learning_rate, attention_layers, heads, head_dim, **kwargs):
+    def __init__(self, feature_map, embedding_dim, hidden_units, learning_rate, mlp_options, attention_layers, heads,
+                 head_dim, **kwargs):
         super().__init__(feature_map, model_id="AutoIntPlus", **kwargs)
         width = heads * head_dim
         self.embedding_layer = FeatureEmbedding(feature_map, embedding_dim)
@@ -111,10 +158,8 @@ class AutoIntPlus(TimedModel):
                                          for i in range(attention_layers)])
         self.attention_logit = nn.Linear(feature_map.num_fields * width, 1)
         self.mlp = MLP_Block(input_dim=feature_map.sum_emb_out_dim(), output_dim=1, hidden_units=hidden_units,
-                             hidden_activations="ReLU", output_activation=None)
-        self.compile(kwargs["optimizer"], kwargs["loss"], learning_rate)
-        self.reset_parameters()
-        self.model_to_device()
+                             hidden_activations="ReLU", output_activation=None, **mlp_options)
+        self.ready(learning_rate, kwargs)
 
     def forward(self, inputs):
         fields = self.embedding_layer(self.get_inputs(inputs))
@@ -124,8 +169,8 @@ class AutoIntPlus(TimedModel):
 
 
 class Din(TimedModel):
-    def __init__(self, feature_map, embedding_dim, hidden_units, learning_rate, hidden_activation, attention_units,
-                 attention_activation, **kwargs):
+    def __init__(self, feature_map, embedding_dim, hidden_units, learning_rate, mlp_options, hidden_activation,
+                 attention_units, attention_activation, **kwargs):
         super().__init__(feature_map, model_id="DIN", **kwargs)
         self.candidates = {name: feature["share_embedding"] for name, feature in feature_map.features.items()
                            if feature["type"] == "sequence"}
@@ -133,10 +178,9 @@ class Din(TimedModel):
         self.attention = nn.ModuleDict({name: DIN_Attention(embedding_dim, attention_units, attention_activation,
                                                             use_softmax=False) for name in self.candidates})
         self.mlp = MLP_Block(input_dim=feature_map.sum_emb_out_dim(), output_dim=1, hidden_units=hidden_units,
-                             hidden_activations=hidden_activation, output_activation=self.output_activation)
-        self.compile(kwargs["optimizer"], kwargs["loss"], learning_rate)
-        self.reset_parameters()
-        self.model_to_device()
+                             hidden_activations=hidden_activation, output_activation=self.output_activation,
+                             **mlp_options)
+        self.ready(learning_rate, kwargs)
 
     def forward(self, inputs):
         features = self.get_inputs(inputs)
@@ -178,30 +222,34 @@ def build_arrays(spec: dict, data_dir: str) -> tuple[object, dict[str, str], flo
     return processor.feature_map, paths, time.perf_counter() - started
 
 
-def main() -> None:
-    spec = json.loads(open(sys.argv[1]).read())
-    logging.basicConfig(level=logging.WARNING)
-    seed_everything(spec["seed"])
-    if spec.get("threads"):
-        torch.set_num_threads(spec["threads"])
-    feature_map, paths, preprocess_seconds = build_arrays(spec, spec["work"])
-    feature_map.default_emb_dim = spec["embedding_dim"]  # what FeatureMap.load sets from the model's params
+MODELS = {"dnn": Dnn, "dcn": DcnV2, "deepfm": DeepFm, "autoint+": AutoIntPlus, "din": Din}
+MODEL_ARGUMENTS = {  # each model's own spec keys, beyond embedding_dim, hidden_units and learning_rate
+    "dcn": ("cross_layers",), "autoint+": ("attention_layers", "heads", "head_dim"),
+    "din": ("hidden_activation", "attention_units", "attention_activation"),
+}
+
+
+def build_model(spec: dict, feature_map) -> TimedModel:
+    embedding_l2 = float(spec.get("embedding_l2", 0.0))
+    common = dict(gpu=-1, optimizer="adam", loss="binary_crossentropy", metrics=["AUC", "logloss"], monitor="AUC",
+                  monitor_mode="max", early_stop_patience=spec["patience"],
+                  reduce_lr_on_plateau=spec.get("reduce_lr_on_plateau", False),
+                  embedding_regularizer=embedding_l2 or None, net_regularizer=None, verbose=0,
+                  model_root=os.path.join(spec["work"], "checkpoints"))
+    mlp_options = {"dropout_rates": spec.get("dropout", 0.0), "batch_norm": spec.get("batch_norm", False)}
+    own = {name: spec[name] for name in MODEL_ARGUMENTS.get(spec["model"], ())}
+    return MODELS[spec["model"]](feature_map, spec["embedding_dim"], spec["hidden_units"], spec["learning_rate"],
+                                 mlp_options, **own, **common)
+
+
+def train_and_test(spec: dict, feature_map, paths: dict[str, str], seed: int) -> dict:
+    """One model fitted with FuxiCTR's `fit` (best checkpoint reloaded) and scored on the test split."""
+    seed_everything(seed)
     train_gen, valid_gen, test_gen = RankDataLoader(
         feature_map, stage="both", train_data=paths["train"], valid_data=paths["valid"], test_data=paths["test"],
         batch_size=spec["batch_size"], shuffle=True, data_format=spec["loader"],
     )
-    common = dict(gpu=-1, optimizer="adam", loss="binary_crossentropy", metrics=["AUC", "logloss"], monitor="AUC",
-                  monitor_mode="max", early_stop_patience=spec["patience"], reduce_lr_on_plateau=False,
-                  embedding_regularizer=0, net_regularizer=0, verbose=0,
-                  model_root=os.path.join(spec["work"], "checkpoints"))
-    if spec["model"] == "dnn":
-        model = Dnn(feature_map, spec["embedding_dim"], spec["hidden_units"], spec["learning_rate"], **common)
-    elif spec["model"] == "din":
-        model = Din(feature_map, spec["embedding_dim"], spec["hidden_units"], spec["learning_rate"],
-                    spec["hidden_activation"], spec["attention_units"], spec["attention_activation"], **common)
-    else:
-        model = AutoIntPlus(feature_map, spec["embedding_dim"], spec["hidden_units"], spec["learning_rate"],
-                            spec["attention_layers"], spec["heads"], spec["head_dim"], **common)
+    model = build_model(spec, feature_map)
     os.makedirs(model.model_dir, exist_ok=True)  # FuxiCTR's run_expid.py creates it
     model.epoch_seconds, model.train_seconds, model.validation_auc = [], [], []
     started = time.perf_counter()
@@ -209,7 +257,8 @@ def main() -> None:
     fit_seconds = time.perf_counter() - started
     labels = np.concatenate([batch[feature_map.labels[0]].numpy().reshape(-1) for batch in test_gen])
     predictions = model.predict(test_gen)
-    result = {
+    return {
+        "seed": seed,
         "test_auc": float(roc_auc_score(labels, predictions)),
         "test_logloss": float(log_loss(labels, np.clip(predictions, 1e-7, 1 - 1e-7))),
         "validation_auc": [float(v) for v in model.validation_auc],
@@ -217,12 +266,22 @@ def main() -> None:
         "epoch_seconds": model.epoch_seconds,
         "train_seconds": model.train_seconds,
         "fit_seconds": fit_seconds,
-        "preprocess_seconds": preprocess_seconds,
         "parameters": int(sum(p.numel() for p in model.parameters())),
         "threads": torch.get_num_threads(),
     }
+
+
+def main() -> None:
+    spec = json.loads(open(sys.argv[1]).read())
+    logging.basicConfig(level=logging.WARNING)
+    if spec.get("threads"):
+        torch.set_num_threads(spec["threads"])
+    feature_map, paths, preprocess_seconds = build_arrays(spec, spec["work"])
+    feature_map.default_emb_dim = spec["embedding_dim"]  # what FeatureMap.load sets from the model's params
+    runs = [{**train_and_test(spec, feature_map, paths, seed), "preprocess_seconds": preprocess_seconds}
+            for seed in spec.get("seeds", [spec.get("seed")])]
     with open(sys.argv[2], "w") as out:
-        json.dump(result, out, indent=2)
+        json.dump({"runs": runs} if "seeds" in spec else runs[0], out, indent=2)
 
 
 if __name__ == "__main__":

@@ -87,15 +87,22 @@ def ensure_venv(venv: Path) -> Path:
 def write_splits(table, root: Path, seed: int) -> dict[str, Path]:
     """train / valid / test Parquet (80/10/10, seeded), and train + valid for featureplex with `split_at`."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     draw = np.random.default_rng(seed).random(table.num_rows)
-    parts = {"train": draw < 0.8, "valid": (draw >= 0.8) & (draw < 0.9), "test": draw >= 0.9}
+    masks = {"train": draw < 0.8, "valid": (draw >= 0.8) & (draw < 0.9), "test": draw >= 0.9}
+    return write_parts({name: table.filter(pa.array(mask)) for name, mask in masks.items()}, root)
+
+
+def write_parts(parts: dict, root: Path) -> dict[str, Path]:
+    """`parts` (train / valid / test tables) as Parquet, each with `split_at` (train's before VALID_START,
+    the others at it), and train + valid in one file for featureplex's `split_time`."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     root.mkdir(parents=True, exist_ok=True)
     paths = {}
-    for name, mask in parts.items():
+    for name, part in parts.items():
         start = VALID_START if name != "train" else SPLIT_START
-        part = table.filter(pa.array(mask))
         part = part.append_column("split_at", pa.array(np.full(part.num_rows, start), pa.timestamp("s")))
         paths[name] = root / f"{name}.parquet"
         pq.write_table(part, paths[name], row_group_size=100_000)
