@@ -1,33 +1,32 @@
-"""The three embedding layouts (hybrid, hashing, separate) at equal parameter budgets: AUC per mode.
+"""The embedding layouts (hybrid, hashing, separate, collisionless) at equal parameter budgets: test AUC on real data.
 
-For each dataset (synthetic clicks from `featureplex synth`, and the Criteo 10k sample converted to
-Parquet when it is present) the script
-1. runs the vocab pipeline once with `min_count: 1` and no budget to count each feature's distinct
-   values; the *full head* is the rows a collision-free table would need: padding, plus one row per
-   distinct value, plus a missing row per feature that has missing values;
-2. for each seed, each budget (default 1%, 5% and 20% of the full head, times the dimension, in
-   parameters) and each mode, runs the vocab pipeline with `vocab.budget_parameters` set and trains
-   the same DNN (same seed, epochs, batch size, learning rate; the same batches in the same order)
-   on its layout. The seed sets the validation split, the initialisation, the batch order and the
-   vocab salts; Criteo runs three seeds by default, its 2,000 validation rows making one AUC noisy;
-3. prints one table: dataset, budget, mode, the layout's actual parameters, val AUC and val logloss
-   (mean and standard deviation over seeds).
+Data sets: every CTR-shaped real set in the shared data folder (`$FEATUREPLEX_SHARED_DATA`, else
+`../shared/data` beside the checkout), each with a fixed train / validation / test split:
+- criteo10k: the Criteo 10k sample (label, I1..I13 numeric, C1..C26 categorical, empty is missing),
+  rows permuted once with seed 2026: the last 1,000 rows are the test file, the rest train, of which a
+  fixed ninth (split seed 0, whatever the training seed) validates;
+- beauty, videogames: DIN-style rows from the Amazon histories, built by the project's own builder
+  (`featureplex ctr-rows`: history of the last `--max-length` items, the real next item with label 1
+  and an unseen item with label 0, each user's last event the test pair) over a fixed sample of
+  `--users` users (seed 2026), to keep the run within minutes; fields user_id, item_id and
+  history_item_ids (mean-pooled, sharing item_id's rows); a fixed tenth of train validates.
 
-The model is what `featureplex train --model dnn` builds (FieldEncoder over the layout's
-FeaturePreprocessing and MultiplexedEmbedding, numeric fields, DnnTower) trained by the project's
-training loop (`models.training.train`, seeded, deterministic ops; the metrics are those of the epoch
-with the best validation AUC, as `train` reports them). It skips `train_ctr_model`'s SavedModel export
-and MLflow logging, which would cost about a minute per run and measure nothing here; the input
-batches come from one `models.input.EpochStream` per dataset, whose epochs depend on (seed, epoch) alone,
-so every run of a dataset sees exactly the same data.
+For each data set the values are counted once on the training rows (`features.embedding.vocabulary`,
+what the vocab stage's Beam pass runs), the *full head* being the rows a collision-free table needs
+(padding, one row per distinct value, a missing row per feature with missing values). For each seed,
+each budget (default 5%, 15% and 50% of the full head, times the dimension, in parameters) and each
+budgeted mode, the layout is built (`build_layout`, salts seeded by the seed) and the same DNN trained
+on it (`models.training.train`: seeded, deterministic ops, the same batches in the same order, early
+stopping on validation AUC with the best weights restored); collisionless has no budget and is
+trained once per seed at `--collisionless-min-count` (default 2, the config's default; its own parameter
+count is printed). The test file is then
+scored and its AUC (rank-sum, ties averaged) printed.
 
-Synthetic data: `leak_label` (a copy of the label) and `noise_row_id` (a unique id per row, which the
-rank stage flags as ID-like) are ignored, and so is the `history_item_ids` sequence (its masked-mean
-pooling is by far the slowest part of the model on CPU and the comparison is about categorical fields).
-Criteo: label, I1..I13 as float numeric fields, C1..C26 as string categorical fields (empty is missing).
+The table gives, per data set, budget and layout, the parameters, head and tail rows, and the test AUC
+mean and sd over the seeds; then whether hybrid >= hashing - 0.001 at every budget.
 
-    .venv/bin/python benchmarks/embedding_budget.py                    # both datasets, ~10-15 min on 2 shared cores
-    .venv/bin/python benchmarks/embedding_budget.py --rows 50000 --epochs 1 --skip-criteo   # a quick look
+    .venv/bin/python benchmarks/embedding_budget.py                      # all data sets, 3 seeds (~17 min, 2 shared cores)
+    .venv/bin/python benchmarks/embedding_budget.py --datasets criteo10k --seeds 0   # a quick look
 """
 
 from __future__ import annotations
@@ -46,37 +45,39 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-MODES = ("hybrid", "hashing", "separate")
+BUDGETED_MODES = ("hybrid", "hashing", "separate")
+MODES = (*BUDGETED_MODES, "collisionless")
+DATASETS = ("criteo10k", "beauty", "videogames")
 CRITEO_FILE = Path("criteo_10k") / "train_examples.txt"
 CRITEO_NUMERIC = [f"I{i}" for i in range(1, 14)]
 CRITEO_CATEGORICAL = [f"C{i}" for i in range(1, 27)]
-SYNTH_IGNORED = ("leak_label", "noise_row_id")
-SYNTH_HISTORY = ("history_item_ids", "history_timestamps")
+AMAZON_FILES = {"beauty": Path("amazon_beauty") / "Beauty.txt", "videogames": Path("amazon_videogames") / "Video.txt"}
+SPLIT_SEED = 2026  # the test rows and the user sample: fixed whatever the training seed
+VALIDATION_SEED = 0  # the validation rows: fixed too
+TOLERANCE = 0.001  # the issue's bar: hybrid >= hashing - 0.001 test AUC
 
 
 @dataclass(frozen=True)
 class Dataset:
     name: str
-    path: Path
-    config: dict  # the featureplex config without its vocab section
+    train: Path
+    test: Path
+    config: dict  # the featureplex config (label, feature kinds)
     validation_fraction: float
     batch_size: int
     epochs: int
-    seeds: tuple[int, ...]
 
 
 @dataclass(frozen=True)
 class Result:
     dataset: str
     seed: int
-    fraction: float
-    budget: int
+    fraction: float | None  # None: collisionless (no budget)
     mode: str
     parameters: int
     head_rows: int
     tail_rows: int
-    val_auc: float
-    val_logloss: float
+    test_auc: float
     best_epoch: int
     seconds: float
 
@@ -86,108 +87,156 @@ def shared_data_dir() -> Path:
     return Path(os.environ.get("FEATUREPLEX_SHARED_DATA") or REPO.parent / "shared" / "data")
 
 
-def criteo_to_parquet(source: Path, out: Path) -> Path:
-    """The Criteo TSV (no header: label, I1..I13, C1..C26) as one Parquet file; empty fields are null."""
+def criteo(source: Path, out: Path) -> tuple[Path, Path]:
+    """The Criteo TSV (no header: label, I1..I13, C1..C26; empty fields null) as train/ and test/ Parquet."""
+    import numpy as np
     import polars as pl
 
     names = ["label", *CRITEO_NUMERIC, *CRITEO_CATEGORICAL]
     schema = {"label": pl.Int64, **{name: pl.Float64 for name in CRITEO_NUMERIC},
               **{name: pl.String for name in CRITEO_CATEGORICAL}}
-    frame = pl.read_csv(source, separator="\t", has_header=False, new_columns=names, schema=schema,
-                        quote_char=None)
+    frame = pl.read_csv(source, separator="\t", has_header=False, new_columns=names, schema=schema, quote_char=None)
     frame = frame.with_columns(pl.col(CRITEO_CATEGORICAL).replace("", None), pl.col("label").cast(pl.Int8))
-    out.mkdir(parents=True, exist_ok=True)
-    frame.write_parquet(out / "part-00000.parquet", row_group_size=frame.height)
-    return out
+    frame = frame[np.random.default_rng(SPLIT_SEED).permutation(frame.height)]
+    parts = {"train": frame.head(frame.height - 1000), "test": frame.tail(1000)}
+    for name, part in parts.items():
+        (out / name).mkdir(parents=True, exist_ok=True)
+        part.write_parquet(out / name / "part-00000.parquet", row_group_size=part.height)
+    return out / "train", out / "test"
 
 
-def write_config(path: Path, config: dict) -> Path:
-    import yaml
+def amazon_rows(source: Path, out: Path, users: int, max_length: int) -> tuple[Path, Path]:
+    """DIN-style CTR rows (`featureplex ctr-rows`) over a fixed sample of `users` users."""
+    import numpy as np
+    import polars as pl
 
-    path.write_text(yaml.safe_dump(config, sort_keys=True))
-    return path
+    from featureplex.pipelines.datasets.ctr_rows import build_ctr_rows
+    from featureplex.pipelines.datasets.user_histories import UserHistories, read_user_histories
 
-
-def full_head_rows(dataset: Dataset, scratch: Path, dimension: int) -> tuple[int, dict[str, int]]:
-    """Rows of a collision-free table for every value seen: padding + distinct values + missing rows."""
-    from featureplex.pipelines.stages.vocab import build_vocabulary
-
-    config = {**dataset.config, "vocab": {"mode": "hybrid", "dimension": dimension, "min_count": 1}}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        layout = build_vocabulary(dataset.path, write_config(scratch / "count.yaml", config), scratch / "count-vocab")
-    distinct = {name: spec.distinct + (1 if spec.missing else 0) for name, spec in layout.features.items()}
-    return 1 + sum(distinct.values()), distinct
+    histories = read_user_histories(source)
+    everyone = histories.events["user"].unique().sort().to_numpy()
+    chosen = np.random.default_rng(SPLIT_SEED).choice(everyone, min(users, len(everyone)), replace=False)
+    sample = UserHistories(histories.events.filter(pl.col("user").is_in(chosen)), histories.source)
+    build_ctr_rows(sample, out, max_length=max_length, seed=SPLIT_SEED)
+    return out / "train", out / "test"
 
 
-class Trainer:
-    """Trains the DNN on one dataset under any layout, every run on the same epochs' batches."""
+def datasets(scratch: Path, args: argparse.Namespace) -> list[Dataset]:
+    found = []
+    shared = shared_data_dir()
+    for name in args.datasets:
+        source = shared / (CRITEO_FILE if name == "criteo10k" else AMAZON_FILES[name])
+        if not source.is_file():
+            print(f"[{name}] skipped: {source} not found (set FEATUREPLEX_SHARED_DATA to the shared data folder)")
+            continue
+        if name == "criteo10k":
+            train, test = criteo(source, scratch / name)
+            found.append(Dataset(name, train, test, {"label": "label"}, 1 / 9, 256, args.criteo_epochs))
+        else:
+            train, test = amazon_rows(source, scratch / name, args.users, args.max_length)
+            config = {"label": "label", "features": {"user_id": {"kind": "categorical"}, "item_id": {"kind": "categorical"},
+                                                     "history_item_ids": {"kind": "sequence", "shares_with": "item_id"}}}
+            found.append(Dataset(name, train, test, config, 0.1, 512, args.amazon_epochs))
+    return found
 
-    def __init__(self, dataset: Dataset, config_path: Path, args: argparse.Namespace, seed: int):
-        from featureplex.models.input import split_streams
+
+class Bench:
+    """One data set: its inputs, value counts, validation and test streams; trains a DNN under any layout."""
+
+    def __init__(self, dataset: Dataset, scratch: Path, args: argparse.Namespace):
+        from featureplex.features.data.config import FeatureplexConfig
+        from featureplex.features.data.dataset import read_row_group
+        from featureplex.models.input import EpochStream, InputOptions, Split
         from featureplex.pipelines.inputs import resolve_inputs
-        from featureplex.pipelines.training import data_split, numeric_moments
+        from featureplex.pipelines.stages.vocab import vocabulary_columns
+        from featureplex.pipelines.training import numeric_moments
 
-        self.args = args
-        self.dataset = dataset
-        self.inputs = resolve_inputs(str(dataset.path), str(config_path), None)
-        self.params = self.inputs.config.train.model_copy(update={
-            "model": "dnn", "model_parameters": {"hidden_units": args.hidden_units},
-            "epochs": dataset.epochs, "batch_size": dataset.batch_size, "learning_rate": args.learning_rate,
-            "validation_fraction": dataset.validation_fraction, "patience": dataset.epochs, "seed": seed,
-        })
-        split, options = data_split(self.params)
-        self.moments = numeric_moments(self.inputs, split, options)
-        self.epochs, self.validation = split_streams(self.inputs.dataset, self.inputs.schema, split, options)
+        self.dataset, self.args, self.scratch = dataset, args, scratch
+        config = FeatureplexConfig.model_validate(dataset.config)
+        self.inputs = resolve_inputs(str(dataset.train), config, None)
+        self.test_inputs = resolve_inputs(str(dataset.test), config, None)
+        self.split = Split(dataset.validation_fraction, VALIDATION_SEED)
+        counts = vocabulary_columns(self.inputs.schema)
+        for ref in self.inputs.dataset.row_groups():  # training rows only: the validation rows are seen values too
+            for _origin, batch in read_row_group(ref, counts.categorical + tuple(counts.sequences)):
+                counts.add(batch)
+        self.counts = counts
+        self.moments = numeric_moments(self.inputs, self.split, InputOptions())
+        self.test = EpochStream(self.test_inputs.dataset, self.test_inputs.schema, Split(1.0), "validation",
+                                InputOptions(batch_size=4096), shuffle=False)
 
-    def train(self, vocab_dir: Path, checkpoints: Path) -> dict:
-        from featureplex.features.embedding.vocab_artifact import VocabArtifact
+    def full_head(self) -> int:
+        """Rows of a collision-free table for every value seen: padding + distinct values + missing rows."""
+        return 1 + sum(self.counts.ranked(name).height + (1 if self.counts.missing(name) else 0)
+                       for name in self.counts.features)
+
+    def layout(self, mode: str, budget: int | None, seed: int):
+        from featureplex.features.data.config import VocabParams
+        from featureplex.features.embedding.layout import build_layout
+
+        params = (VocabParams(mode=mode, dimension=self.args.dimension, min_count=self.args.collisionless_min_count,
+                              seed=seed) if budget is None else
+                  VocabParams(mode=mode, dimension=self.args.dimension, chunks=self.args.chunks,
+                              budget_parameters=budget, seed=seed))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return build_layout(self.counts, params)
+
+    def test_auc(self, layout, seed: int, tag: str) -> tuple[float, int]:
+        """Train the DNN on `layout` with `seed`; the test AUC of the best validation epoch's weights."""
+        import numpy as np
+
+        from featureplex.features.embedding.layout import head_vocabularies
         from featureplex.models.assembly import build_model
+        from featureplex.models.input import InputOptions, split_streams
+        from featureplex.models.metrics import grouped_auc
         from featureplex.models.training import seed_everything, train
         from featureplex.pipelines.training import numeric_fields, training_options
 
-        vocab = VocabArtifact.read(vocab_dir)
-        seed_everything(self.params.seed)
-        model = build_model(vocab.layout, vocab.vocabularies, self.inputs.schema, self.params,
-                            numeric_fields(self.moments, vocab.layout))
-        result = train(model, self.epochs, self.validation, checkpoints, training_options(self.params))
-        return {**result.best_metrics, "best_epoch": result.best_epoch}
+        params = self.inputs.config.train.model_copy(update={
+            "model": "dnn", "model_parameters": {"hidden_units": self.args.hidden_units},
+            "epochs": self.dataset.epochs, "batch_size": self.dataset.batch_size,
+            "learning_rate": self.args.learning_rate, "patience": 2, "seed": seed,
+        })
+        options = InputOptions(batch_size=params.batch_size, shuffle_rows=params.shuffle_rows, seed=seed)
+        epochs, validation = split_streams(self.inputs.dataset, self.inputs.schema, self.split, options)
+        seed_everything(seed)
+        model = build_model(layout, head_vocabularies(self.counts, layout), self.inputs.schema, params,
+                            numeric_fields(self.moments, layout))
+        result = train(model, epochs, validation, self.scratch / f"checkpoints-{tag}", training_options(params))
+        labels, scores = [], []
+        batches = self.test.epoch(0)
+        for _ in range(self.test.steps(0)):
+            features, label = next(batches)
+            scores.append(model(features, training=False).numpy()[:, 0])
+            labels.append(label.numpy())
+        self.test.finished(0)
+        labels, scores = np.concatenate(labels), np.concatenate(scores)
+        return grouped_auc(np.zeros(len(labels)), labels, scores), result.best_epoch
 
 
 def run_dataset(dataset: Dataset, scratch: Path, args: argparse.Namespace) -> list[Result]:
-    """Every (seed, budget, mode) of one dataset; the seed sets the validation split, the model's
-    initialisation, the batch order and the vocab salts."""
-    from featureplex.pipelines.stages.vocab import build_vocabulary
-
-    scratch.mkdir(parents=True, exist_ok=True)
-    full, distinct = full_head_rows(dataset, scratch, args.dimension)
-    print(f"\n[{dataset.name}] {len(distinct)} embedded features, full head {full:,} rows "
-          f"= {full * args.dimension:,} parameters at dimension {args.dimension}; largest: "
-          + ", ".join(f"{name} {count:,}" for name, count in sorted(distinct.items(), key=lambda kv: -kv[1])[:4]),
-          flush=True)
+    bench = Bench(dataset, scratch, args)
+    full = bench.full_head()
+    print(f"\n[{dataset.name}] {bench.inputs.dataset.num_rows:,} train rows (a fixed share validates), "
+          f"{bench.test_inputs.dataset.num_rows:,} test rows; {len(bench.counts.features)} embedded features, "
+          f"full head {full:,} rows = {full * args.dimension:,} parameters at dimension {args.dimension}", flush=True)
+    runs = [(fraction, mode) for fraction in args.fractions for mode in args.modes if mode in BUDGETED_MODES]
+    if "collisionless" in args.modes:
+        runs.append((None, "collisionless"))
     results = []
-    for seed in dataset.seeds:
-        trainer = Trainer(dataset, write_config(scratch / "train.yaml", dataset.config), args, seed)
-        for fraction in args.fractions:
-            budget = max(1, round(full * fraction)) * args.dimension
-            for mode in args.modes:
-                tag = f"{mode}-{fraction:g}-{seed}"
-                config = {**dataset.config, "vocab": {"mode": mode, "dimension": args.dimension, "chunks": args.chunks,
-                                                      "budget_parameters": budget, "seed": seed}}
-                start = time.perf_counter()
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    layout = build_vocabulary(dataset.path, write_config(scratch / f"{tag}.yaml", config),
-                                              scratch / f"vocab-{tag}")
-                metrics = trainer.train(scratch / f"vocab-{tag}", scratch / f"checkpoints-{tag}")
-                result = Result(dataset.name, seed, fraction, budget, mode, layout.parameters, layout.head_rows,
-                                layout.tail_rows, metrics["val_auc"], metrics["val_logloss"], metrics["best_epoch"],
-                                time.perf_counter() - start)
-                results.append(result)
-                print(f"  seed {seed} {mode:8s} budget {budget:>10,}  params {layout.parameters:>10,}  "
-                      f"head {layout.head_rows:>7,}  tail {layout.tail_rows:>7,}  AUC {result.val_auc:.4f}  "
-                      f"logloss {result.val_logloss:.4f}  ({result.seconds:.0f} s)", flush=True)
-        del trainer
+    for seed in args.seeds:
+        for fraction, mode in runs:
+            budget = None if fraction is None else max(1, round(full * fraction)) * args.dimension
+            start = time.perf_counter()
+            layout = bench.layout(mode, budget, seed)
+            auc, best_epoch = bench.test_auc(layout, seed, f"{mode}-{fraction}-{seed}")
+            result = Result(dataset.name, seed, fraction, mode, layout.parameters, layout.head_rows, layout.tail_rows,
+                            auc, best_epoch, time.perf_counter() - start)
+            results.append(result)
+            print(f"  seed {seed} {mode:13s} budget {budget or 0:>9,}  params {layout.parameters:>9,}  "
+                  f"head {layout.head_rows:>6,}  tail {layout.tail_rows:>6,}  test AUC {auc:.4f}  "
+                  f"best epoch {best_epoch}  ({result.seconds:.0f} s)", flush=True)
     return results
 
 
@@ -198,80 +247,63 @@ def _mean_sd(values: list[float]) -> tuple[float, float]:
 
 
 def print_table(results: list[Result]) -> None:
-    """One row per (dataset, budget, mode): the mean over seeds, and its standard deviation when there are several."""
-    header = (f"{'dataset':10s} {'budget':>11s} {'share':>6s} {'mode':9s} {'parameters':>11s} {'head rows':>10s} "
-              f"{'tail rows':>10s} {'seeds':>5s} {'val AUC':>15s} {'val logloss':>15s}")
-    print("\n" + header)
-    print("-" * len(header))
+    """One row per (data set, budget, layout): test AUC mean and sd over seeds; then hybrid vs hashing per budget."""
+    header = (f"{'dataset':11s} {'share':>6s} {'mode':13s} {'parameters':>11s} {'head rows':>10s} {'tail rows':>10s} "
+              f"{'seeds':>5s} {'test AUC':>8s} {'sd':>7s}")
+    print("\n" + header + "\n" + "-" * len(header))
     groups: dict[tuple, list[Result]] = {}
     for r in results:
         groups.setdefault((r.dataset, r.fraction, r.mode), []).append(r)
-    summary = {}
+    mean = {}
     for (dataset, fraction, mode), group in groups.items():
-        auc, auc_sd = _mean_sd([r.val_auc for r in group])
-        loss, loss_sd = _mean_sd([r.val_logloss for r in group])
-        summary[(dataset, fraction, mode)] = auc
-        first = group[0]
-        spread = lambda sd: f" ±{sd:.4f}" if len(group) > 1 else " " * 8  # noqa: E731
-        print(f"{dataset:10s} {first.budget:>11,} {fraction:>6.0%} {mode:9s} {first.parameters:>11,} "
-              f"{first.head_rows:>10,} {first.tail_rows:>10,} {len(group):>5d} {auc:>7.4f}{spread(auc_sd)} "
-              f"{loss:>7.4f}{spread(loss_sd)}")
-    print("\nmean val AUC per budget, best first:")
-    for key in dict.fromkeys((dataset, fraction) for dataset, fraction, _ in summary):
-        ranked = sorted(((mode, auc) for (d, f, mode), auc in summary.items() if (d, f) == key), key=lambda x: -x[1])
-        print(f"  {key[0]:10s} {key[1]:>4.0%}: " + " > ".join(f"{mode} {auc:.4f}" for mode, auc in ranked))
+        auc, sd = _mean_sd([r.test_auc for r in group])
+        mean[(dataset, fraction, mode)] = auc
+        share = "-" if fraction is None else f"{fraction:.0%}"
+        print(f"{dataset:11s} {share:>6s} {mode:13s} {group[0].parameters:>11,} {group[0].head_rows:>10,} "
+              f"{group[0].tail_rows:>10,} {len(group):>5d} {auc:>8.4f} {sd:>7.4f}")
+    print(f"\nhybrid - hashing (mean test AUC; the bar is >= -{TOLERANCE}):")
+    verdicts = []
+    for dataset, fraction in dict.fromkeys((d, f) for d, f, m in mean if f is not None):
+        if (dataset, fraction, "hybrid") in mean and (dataset, fraction, "hashing") in mean:
+            gap = mean[(dataset, fraction, "hybrid")] - mean[(dataset, fraction, "hashing")]
+            verdicts.append(gap >= -TOLERANCE)
+            print(f"  {dataset:11s} {fraction:>4.0%}: {gap:+.4f}  {'ok' if gap >= -TOLERANCE else 'BELOW'}")
+    if verdicts:
+        print(f"hybrid >= hashing - {TOLERANCE} at every budget: {'yes' if all(verdicts) else 'no'}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=200_000, help="synthetic rows")
-    parser.add_argument("--epochs", type=int, default=3, help="epochs on the synthetic data")
-    parser.add_argument("--criteo-epochs", type=int, default=5, help="epochs on Criteo 10k (few rows: more epochs)")
-    parser.add_argument("--fractions", type=lambda text: [float(x) for x in text.split(",")], default=[0.01, 0.05, 0.2],
+    parser.add_argument("--datasets", type=lambda text: text.split(","), default=list(DATASETS))
+    parser.add_argument("--fractions", type=lambda text: [float(x) for x in text.split(",")], default=[0.05, 0.15, 0.5],
                         help="budgets as shares of the full head (comma separated)")
     parser.add_argument("--modes", type=lambda text: text.split(","), default=list(MODES))
+    parser.add_argument("--seeds", type=lambda text: [int(x) for x in text.split(",")], default=[0, 1, 2])
     parser.add_argument("--dimension", type=int, default=16)
-    parser.add_argument("--chunks", type=int, default=2, help="chunks of hybrid and hashing (separate has one)")
+    parser.add_argument("--chunks", type=int, default=2, help="chunks of hybrid and hashing (separate and collisionless have one)")
     parser.add_argument("--hidden-units", type=lambda text: [int(x) for x in text.split(",")], default=[64, 32])
     parser.add_argument("--learning-rate", type=float, default=2e-3)
-    parser.add_argument("--seeds", type=lambda text: [int(x) for x in text.split(",")], default=[0],
-                        help="seeds on the synthetic data (comma separated)")
-    parser.add_argument("--criteo-seeds", type=lambda text: [int(x) for x in text.split(",")], default=[0, 1, 2],
-                        help="seeds on Criteo 10k: its 2,000 validation rows make one seed's AUC noisy")
-    parser.add_argument("--history", action="store_true",
-                        help="also embed the synthetic history_item_ids sequence (mean-pooled, sharing item_id's rows)")
-    parser.add_argument("--skip-synth", action="store_true")
-    parser.add_argument("--skip-criteo", action="store_true")
-    parser.add_argument("--keep", type=Path, default=None, help="keep the data, vocabularies and checkpoints here")
+    parser.add_argument("--criteo-epochs", type=int, default=6)
+    parser.add_argument("--amazon-epochs", type=int, default=3)
+    parser.add_argument("--collisionless-min-count", type=int, default=2)
+    parser.add_argument("--users", type=int, default=5000, help="users sampled from each Amazon history file")
+    parser.add_argument("--max-length", type=int, default=20, help="history length of the Amazon CTR rows")
+    parser.add_argument("--keep", type=Path, default=None, help="keep the data and checkpoints here")
     args = parser.parse_args()
     for mode in args.modes:
         if mode not in MODES:
             parser.error(f"--modes: unknown mode '{mode}' (choose from {', '.join(MODES)})")
+    for name in args.datasets:
+        if name not in DATASETS:
+            parser.error(f"--datasets: unknown data set '{name}' (choose from {', '.join(DATASETS)})")
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     started = time.perf_counter()
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="embedding-budget-") as temporary:
         scratch = args.keep or Path(temporary)
-        if not args.skip_synth:
-            from featureplex.pipelines.datasets.synth import generate_synthetic
-
-            data = scratch / "synth" / "data"
-            if not data.exists():
-                generate_synthetic(data, rows=args.rows, seed=0)
-            ignored = SYNTH_IGNORED + (() if args.history else SYNTH_HISTORY)
-            config = {"label": "label", "features": {name: {"role": "ignore"} for name in ignored}}
-            results += run_dataset(Dataset(f"synth{args.rows // 1000}k", data, config, 0.1, 1024, args.epochs, tuple(args.seeds)),
-                                   scratch / "synth", args)
-        if not args.skip_criteo:
-            source = shared_data_dir() / CRITEO_FILE
-            if not source.is_file():
-                print(f"\n[criteo] skipped: {source} not found (set FEATUREPLEX_SHARED_DATA to the shared data folder)")
-            else:
-                data = criteo_to_parquet(source, scratch / "criteo" / "data")
-                config = {"label": "label"}
-                results += run_dataset(Dataset("criteo10k", data, config, 0.2, 256, args.criteo_epochs, tuple(args.criteo_seeds)),
-                                       scratch / "criteo", args)
+        for dataset in datasets(scratch, args):
+            results += run_dataset(dataset, scratch / dataset.name, args)
     if results:
         print_table(results)
     print(f"\ntotal {time.perf_counter() - started:.0f} s")

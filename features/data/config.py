@@ -110,14 +110,19 @@ class RankParams(StrictModel):
 class VocabParams(StrictModel):
     """Parameters of the vocab stage (DESIGN.md section 4)."""
 
-    mode: Literal["hybrid", "hashing", "separate"] = "hybrid"
+    mode: Literal["hybrid", "hashing", "separate", "collisionless"] = Field(
+        "hybrid", description="collisionless: a row per value seen min_count times and an out-of-vocabulary row per "
+                              "feature, no budget")
     dimension: int = Field(16, ge=1)
-    min_count: int = Field(2, ge=1)
+    min_count: int = Field(2, ge=1, description="occurrences a value needs for a row of its own (1: every value seen)")
     top_k: int | None = Field(None, ge=0)
     chunks: int = Field(2, ge=1)
     budget_rows: int | None = Field(None, ge=1)
     budget_parameters: int | None = Field(None, ge=1)
-    tail_share: float = Field(0.25, gt=0, lt=1)
+    tail_share: float | None = Field(
+        None, gt=0, lt=1,
+        description="hybrid: the share of the budget's rows kept for the hashed tail; null: the head size that serves the "
+                    "most occurrences, from the counts (features.embedding.head_budget)")
     seed: int = 0
 
 

@@ -3,7 +3,8 @@
 One table of `rows x dimension` parameters holds every categorical feature (DESIGN.md section 4).
 Row 0 is padding (masked sequence positions). The modes differ in how the other rows are used:
 
-- `hybrid`: each feature owns a block `[missing row, head rows...]`, the head being its most frequent
+- `hybrid`: each feature owns a block `[missing row, head rows...]` (the missing row where missing
+  occurs in the data; elsewhere a missing value hashes into the tail), the head being its most frequent
   values (at least `min_count`, at most `top_k`); the head rows of all features are awarded to the most
   frequent (feature, value) pairs across features first, ties by feature then token, until the row
   budget less the tail is spent. The tail (the rest of the rows, at least `tail_share` of them) is
@@ -15,14 +16,22 @@ Row 0 is padding (masked sequence positions). The modes differ in how the other 
   use the key `[feature index, chunk]` and `num_bins = buckets_per_table`). TFRS puts the chunks in
   `num_tables` tables of `[buckets, dim_per_table]`, round-robin; here chunk j reads column slice j of
   the one table, i.e. `chunks` such tables side by side.
+- `collisionless` (FuxiCTR's vocabulary): each feature owns a block `[missing row, value rows..., OOV row]`:
+  a row for every value seen at least `min_count` times (within `top_k`), the missing row when missing
+  is seen that often, and one out-of-vocabulary row that every other value, and every value unseen at
+  build time, maps to (a tail of one row, one chunk). No budget: the table is as large as the data.
 - `separate` (the classic baseline): each feature hashes, with one chunk, into its own region of
   rows. Regions are sized as one sizes per-feature tables by hand: equal shares, except that a feature
   never gets more rows than it has distinct values (missing included), what the small features leave
   going to the larger ones. Disjoint regions of one variable are separate tables.
 
-A budget (`vocab.budget_parameters` or `vocab.budget_rows`) fixes `rows` for every mode, so the modes
-compare at equal parameter counts. Without one, `rows` is what hybrid needs to give every eligible
-value a head row with `tail_share` of the rows left for the tail, and the other modes get as many.
+A budget (`vocab.budget_parameters` or `vocab.budget_rows`) fixes `rows` for hashing and separate and
+bounds it for hybrid, so the modes compare at equal parameter counts; hybrid splits its rows between head
+and tail by `tail_share` when the config sets it, else by the split that serves the most occurrences
+(`features.embedding.head_budget`), which leaves out the rows that would serve no head candidate (when
+every candidate has a head row, the values below `min_count` share one tail row). Without a budget, `rows` is what hybrid needs to give every eligible
+value a head row with `tail_share` (0.25 unless set) of the rows left for the tail, and the other modes
+get as many.
 
 Chunks: a feature with `c` chunks looks up `c` rows; chunk `j` contributes columns
 `[start_j, start_j + width_j)` of its row, the widths being `dimension // c`, the first
@@ -52,12 +61,14 @@ from typing import Any, Mapping
 import polars as pl
 
 from featureplex.features.data.config import FeatureConfig, VocabParams
+from featureplex.features.embedding.head_budget import head_and_tail
 from featureplex.features.embedding.vocabulary import COUNT, TOKEN, ValueCounts
 from featureplex.features.errors import InputError
 
 VOCAB_DIR = "vocab"  # the vocab artifact's folder of vocabulary files, which layout.json names
 LAYOUT_FORMAT_VERSION = 1
 PADDING_ROW = 0
+UNBUDGETED_TAIL_SHARE = 0.25  # hybrid without a budget: the tail's share of the rows beside a full head
 
 
 class EmptyVocabularyWarning(UserWarning):
@@ -80,7 +91,7 @@ class FeatureLayout:
 
     chunks: int
     salt: int
-    missing_row: int | None  # hybrid only; elsewhere missing hashes like any value
+    missing_row: int | None  # hybrid when missing occurs, collisionless when it reaches min_count; else it hashes
     head_offset: int  # row of the first vocabulary token; token i of vocab/<feature>.txt is row head_offset + i
     head_rows: int
     tail_offset: int
@@ -131,13 +142,15 @@ class Layout:
         return chunk_widths(self.dimension, self.features[feature].chunks)
 
     def empty_vocabularies(self) -> list[str]:
-        """Hybrid features without a single head candidate: all their values hash into the tail."""
-        return [name for name, feature in self.features.items() if self.mode == "hybrid" and feature.eligible == 0]
+        """Hybrid and collisionless features without a single head candidate: all their values go to the tail."""
+        return [name for name, feature in self.features.items()
+                if self.mode in ("hybrid", "collisionless") and feature.eligible == 0]
 
     def empty_vocabulary_message(self, feature: str) -> str:
         spec = self.features[feature]
+        tail = "out-of-vocabulary row" if self.mode == "collisionless" else "hashed tail"
         return (f"feature '{feature}': no value reaches min_count {spec.min_count} within top_k {spec.top_k}; "
-                "all its values go to the hashed tail")
+                f"all its values go to the {tail}")
 
     @staticmethod
     def vocabulary_file(feature: str) -> str:
@@ -208,7 +221,7 @@ def _resolve_options(counts: ValueCounts, params: VocabParams, overrides: Mappin
     options = {}
     for name in counts.features:
         override = overrides.get(name) or FeatureConfig()
-        chunks = 1 if params.mode == "separate" else (override.chunks or params.chunks)
+        chunks = 1 if params.mode in ("separate", "collisionless") else (override.chunks or params.chunks)
         if chunks > params.dimension:
             key = f"features.{name}.chunks" if override.chunks else "vocab.chunks"
             raise InputError(f"{key}: {chunks} chunks do not fit in vocab.dimension {params.dimension} (each chunk needs a column)")
@@ -234,12 +247,19 @@ def _minimum_rows(mode: str, features: int) -> int:
 def _budget_rows(params: VocabParams, features: int, head_candidates: int) -> int:
     if params.budget_rows is not None and params.budget_parameters is not None:
         raise InputError("vocab: budget_rows and budget_parameters are both set; give one budget")
+    if params.mode == "collisionless":
+        if params.budget_rows is not None or params.budget_parameters is not None:
+            key = "vocab.budget_rows" if params.budget_rows is not None else "vocab.budget_parameters"
+            raise InputError(f"{key}: mode 'collisionless' takes no budget (a row per value reaching min_count, "
+                             "one out-of-vocabulary row per feature); remove it or choose another mode")
+        return 0  # sized by its values in build_layout
     if params.budget_parameters is not None:
         key, budget, rows = "vocab.budget_parameters", params.budget_parameters, params.budget_parameters // params.dimension
     elif params.budget_rows is not None:
         key, budget, rows = "vocab.budget_rows", params.budget_rows, params.budget_rows
     else:
-        tail = max(1, math.ceil(head_candidates * params.tail_share / (1 - params.tail_share)))
+        share = UNBUDGETED_TAIL_SHARE if params.tail_share is None else params.tail_share
+        tail = max(1, math.ceil(head_candidates * share / (1 - share)))
         return max(1 + features + head_candidates + tail, _minimum_rows(params.mode, features))
     minimum = _minimum_rows(params.mode, features)
     if rows < minimum:
@@ -250,13 +270,35 @@ def _budget_rows(params: VocabParams, features: int, head_candidates: int) -> in
     return rows
 
 
-def _head(eligible: Mapping[str, pl.DataFrame], capacity: int) -> pl.DataFrame:
-    """(feature, head rows, head occurrences): the most frequent pairs across features win, ties by feature then token."""
+def _candidates(eligible: Mapping[str, pl.DataFrame]) -> pl.DataFrame:
+    """(feature, token, count) of every head candidate in promotion order: most frequent first, ties by feature then token."""
     candidates = pl.concat(
         [frame.select(pl.lit(name).alias("feature"), TOKEN, COUNT) for name, frame in eligible.items()]
     )
-    winners = candidates.sort([COUNT, "feature", TOKEN], descending=[True, False, False]).head(capacity)
-    return winners.group_by("feature").agg(pl.len().alias("rows"), pl.col(COUNT).sum().alias("occurrences"))
+    return candidates.sort([COUNT, "feature", TOKEN], descending=[True, False, False])
+
+
+def _head(candidates: pl.DataFrame, capacity: int) -> pl.DataFrame:
+    """(feature, head rows, head occurrences) of the first `capacity` candidates."""
+    return candidates.head(capacity).group_by("feature").agg(pl.len().alias("rows"), pl.col(COUNT).sum().alias("occurrences"))
+
+
+def _head_and_tail(counts: ValueCounts, params: VocabParams, options: Mapping[str, _Options],
+                   candidates: pl.DataFrame, free_rows: int) -> tuple[int, int]:
+    """Hybrid (head rows, tail rows) out of `free_rows`: `tail_share` of them to the tail when the config sets
+    it (or there is no budget: rows were sized for the full head), else the split that serves the most
+    occurrences (`head_budget.head_and_tail`) given every value outside the candidates (ranked after them
+    in each feature)."""
+    if params.tail_share is not None or (params.budget_rows is None and params.budget_parameters is None):
+        share = UNBUDGETED_TAIL_SHARE if params.tail_share is None else params.tail_share
+        head = min(free_rows - max(1, math.floor(free_rows * share)), candidates.height)
+        return head, free_rows - head  # head rows no candidate needs go to the tail
+    chunks = {name: option.chunks for name, option in options.items()}
+    eligible = candidates.group_by("feature").agg(pl.len().alias("eligible"))
+    rest = (counts.frame().join(eligible, on="feature", how="left")
+            .filter(pl.int_range(pl.len()).over("feature") >= pl.col("eligible").fill_null(0)))
+    return head_and_tail(candidates[COUNT].to_numpy(), candidates["feature"].replace_strict(chunks, return_dtype=pl.Int64).to_numpy(),
+                     rest[COUNT].to_numpy(), rest["feature"].replace_strict(chunks, return_dtype=pl.Int64).to_numpy(), free_rows)
 
 
 def _largest_remainder(weights: Mapping[str, int], rows: int) -> dict[str, int]:
@@ -317,22 +359,29 @@ def build_layout(
     salts = {name: feature_salt(name, params.seed) for name in counts.features}
     features: dict[str, FeatureLayout] = {}
     if params.mode == "hybrid":
-        fixed = 1 + len(counts.features)
-        tail_reserved = max(1, math.floor((rows - fixed) * params.tail_share))
-        head = {row["feature"]: row for row in _head(eligible, rows - fixed - tail_reserved).iter_rows(named=True)}
+        candidates = _candidates(eligible)
+        has_missing = {name: stats[name]["missing"] > 0 for name in counts.features}  # a missing row where it occurs
+        free_rows = rows - 1 - sum(has_missing.values())
+        capacity, tail_rows = _head_and_tail(counts, params, options, candidates, free_rows)
+        head = {row["feature"]: row for row in _head(candidates, capacity).iter_rows(named=True)}
         start = PADDING_ROW + 1
         blocks = {}
         for name in counts.features:
             head_rows = head[name]["rows"] if name in head else 0
             blocks[name] = (start, head_rows)
-            start += 1 + head_rows
+            start += has_missing[name] + head_rows
         for name, (block, head_rows) in blocks.items():
             covered = (head[name]["occurrences"] if name in head else 0) + stats[name]["missing"]
             features[name] = FeatureLayout(
-                chunks=options[name].chunks, salt=salts[name], missing_row=block, head_offset=block + 1,
-                head_rows=head_rows, tail_offset=start, tail_rows=rows - start,
+                chunks=options[name].chunks, salt=salts[name], missing_row=block if has_missing[name] else None,
+                head_offset=block + has_missing[name],
+                head_rows=head_rows, tail_offset=start, tail_rows=tail_rows,
                 coverage=_coverage(covered, stats[name]["occurrences"]), **stats[name],
             )
+        rows = start + tail_rows  # within the budget: the rule may leave rows that would serve no candidate
+    elif params.mode == "collisionless":
+        features = _collisionless(stats, eligible, options, salts)
+        rows = 1 + sum(feature.head_rows + (feature.missing_row is not None) + 1 for feature in features.values())
     elif params.mode == "hashing":
         for name in counts.features:
             features[name] = FeatureLayout(
@@ -352,6 +401,29 @@ def build_layout(
     for name in layout.empty_vocabularies():
         warnings.warn(layout.empty_vocabulary_message(name), EmptyVocabularyWarning, stacklevel=2)
     return layout
+
+
+def _collisionless(stats: Mapping[str, dict], eligible: Mapping[str, pl.DataFrame], options: Mapping[str, _Options],
+                   salts: Mapping[str, int]) -> dict[str, FeatureLayout]:
+    """Each feature's block `[missing row, value rows..., OOV row]`, in name order after the padding row.
+
+    The OOV row is the feature's tail: one bucket, one chunk, so every value outside the vocabulary
+    (below min_count, past top_k, unrepresentable, unseen) maps to it. Missing gets its own row when it
+    reaches min_count like a value, else it is out of vocabulary too.
+    """
+    features, start = {}, PADDING_ROW + 1
+    for name in sorted(stats):
+        spec = stats[name]
+        missing_row = start if spec["missing"] >= options[name].min_count else None
+        head_offset = start + (missing_row is not None)
+        oov_row = head_offset + spec["eligible"]
+        covered = int(eligible[name][COUNT].sum()) + (spec["missing"] if missing_row is not None else 0)
+        features[name] = FeatureLayout(
+            chunks=1, salt=salts[name], missing_row=missing_row, head_offset=head_offset, head_rows=spec["eligible"],
+            tail_offset=oov_row, tail_rows=1, coverage=_coverage(covered, spec["occurrences"]), **spec,
+        )
+        start = oov_row + 1
+    return features
 
 
 def head_tokens(counts: ValueCounts, layout: Layout, feature: str) -> pl.Series:

@@ -11,7 +11,8 @@ result can be compared without TensorFlow.
 - `prune_layout`: dropped head values removed from the head (their values then go where values
   outside the head go), a closed tail gate marked `tail_dropped` (values outside the head then get
   no embedding, as under the hard gate), dropped fields removed (and the sequences sharing their
-  rows), the hybrid blocks and separate regions packed again; salts, chunks, tail size unchanged, so
+  rows), the hybrid and collisionless blocks (a collisionless feature keeps its out-of-vocabulary row)
+  and separate regions packed again; salts, chunks, tail size unchanged, so
   a kept value hashes to the same tail bucket as before (the tail is removed when no feature keeps it).
 
 Example::
@@ -129,15 +130,30 @@ def prune_layout(
             tokens = [token for token, keep in zip(vocabularies[name], mask.head) if keep]
             new_vocabularies[name] = tokens
             blocks[name] = start
-            start += 1 + len(tokens)
+            start += (spec.missing_row is not None) + len(tokens)
         for name in kept_names:
             spec, mask = layout.features[name], masks[name]
             covered = spec.missing + (sum(c for c, keep in zip(counts[name], mask.head) if keep) if counts is not None else 0)
             coverage = round(covered / spec.occurrences, 6) if spec.occurrences and counts is not None else spec.coverage
             features[name] = dataclasses.replace(
-                spec, missing_row=blocks[name], head_offset=blocks[name] + 1, head_rows=len(new_vocabularies[name]),
+                spec, missing_row=blocks[name] if spec.missing_row is not None else None,
+                head_offset=blocks[name] + (spec.missing_row is not None), head_rows=len(new_vocabularies[name]),
                 tail_offset=start, tail_rows=tail_rows, coverage=coverage, tail_dropped=not mask.tail)
         rows = start + tail_rows
+    elif layout.mode == "collisionless":  # each kept block packed again: [missing row, kept values..., OOV row]
+        for name in kept_names:
+            spec, mask = layout.features[name], masks[name]
+            new_vocabularies[name] = [token for token, keep in zip(vocabularies[name], mask.head) if keep]
+            head_offset = start + (spec.missing_row is not None)
+            covered = spec.missing if spec.missing_row is not None else 0
+            covered += sum(c for c, keep in zip(counts[name], mask.head) if keep) if counts is not None else 0
+            coverage = round(covered / spec.occurrences, 6) if spec.occurrences and counts is not None else spec.coverage
+            features[name] = dataclasses.replace(
+                spec, missing_row=start if spec.missing_row is not None else None, head_offset=head_offset,
+                head_rows=len(new_vocabularies[name]), tail_offset=head_offset + len(new_vocabularies[name]),
+                coverage=coverage, tail_dropped=not mask.tail)
+            start = features[name].tail_offset + 1
+        rows = start
     elif layout.mode == "hashing":
         features = {name: layout.features[name] for name in kept_names}
         new_vocabularies = {name: [] for name in kept_names}

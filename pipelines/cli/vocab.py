@@ -42,10 +42,12 @@ def summary(layout: Layout) -> Table:
 @click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True}, epilog=BEAM_OPTIONS_HELP)
 @data_arguments
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Artifact directory to write.")
-@click.option("--mode", type=click.Choice(["hybrid", "hashing", "separate"]), default=None, help="Table layout (default: config, else hybrid).")
+@click.option("--mode", type=click.Choice(["hybrid", "hashing", "separate", "collisionless"]), default=None,
+              help="Table layout (default: config, else hybrid); collisionless: a row per value reaching min-count, "
+                   "an out-of-vocabulary row per feature, no budget.")
 @click.option("--dimension", type=int, default=None, help="Embedding dimension.")
 @click.option("--budget-parameters", type=int, default=None, help="Total embedding parameters (rows x dimension).")
-@click.option("--min-count", type=int, default=None, help="Occurrences a value needs for a head row.")
+@click.option("--min-count", type=int, default=None, help="Occurrences a value needs for a head row (1: every value seen).")
 @guard_options
 @click.pass_context
 def vocab(ctx: click.Context, data, config_path, label, out, mode, dimension, budget_parameters, min_count, rank_dir,

@@ -68,12 +68,23 @@ def test_cli_writes_the_artifact_and_passes_beam_flags_through(synthetic, tmp_pa
     assert (layout["mode"], layout["parameters"]) == ("separate", 8000)
 
 
+def test_cli_collisionless_with_min_count_one_reports_its_parameters(synthetic, tmp_path):
+    result = run_cli("vocab", synthetic, "--allow-suspect-columns", "--out", tmp_path / "vocab", "--mode", "collisionless",
+                     "--min-count", "1", "--dimension", "4")
+    assert result.returncode == 0, result.stderr
+    layout = json.loads((tmp_path / "vocab" / "layout.json").read_text())
+    kept = sum(spec["distinct"] + (spec["missing_row"] is not None) for spec in layout["features"].values())
+    assert layout["rows"] == 1 + kept + len(layout["features"]) and layout["tail_rows"] == len(layout["features"])
+    assert f"collisionless: {layout['rows']:,} rows x 4 = {layout['parameters']:,} parameters" in result.stdout
+
+
 @pytest.mark.parametrize(
     "arguments, config, message",
     [
         ([], {"features": {"not_a_column": {"min_count": 3}}}, "features.not_a_column: column 'not_a_column' is not in the data"),
         (["--budget-parameters", "64"], {}, "vocab.budget_parameters: 64 gives 4 rows of dimension 16"),
         (["--dimension", "0"], {}, "--dimension: Input should be greater than or equal to 1"),
+        (["--mode", "collisionless", "--budget-parameters", "8000"], {}, "vocab.budget_parameters: mode 'collisionless' takes no budget"),
     ],
 )
 def test_cli_bad_input_is_one_line_exit_2_and_nothing_written(synthetic, tmp_path, arguments, config, message):
