@@ -49,10 +49,14 @@ model (goal: >= unpruned - 0.002), and the embedding parameters before and after
     nice -n 5 .venv/bin/python benchmarks/ctr_parity.py                       # everything, 3 seeds
     nice -n 5 .venv/bin/python benchmarks/ctr_parity.py --via stage           # the same without export / MLflow
     .venv/bin/python benchmarks/ctr_parity.py --datasets criteo --models dnn --seeds 0
+    # one featureplex setting changed, against FuxiCTR's cached results (run nothing of FuxiCTR's)
+    .venv/bin/python benchmarks/ctr_parity.py --platforms featureplex --via stage --datasets videogames --models dnn \
+        --featureplex-set train.embedding_initializer=normal
 
 Everything is written under `--work` (default .bench/ctr_parity): the splits once, each side's
 results per data set; a rerun reuses every result whose settings are unchanged (`--fresh`: none), and
-`--report` prints the tables of the results there without running anything.
+`--report` prints the tables of the results there without running anything; `--platforms featureplex`
+still prints FuxiCTR's results already there for the same settings.
 """
 
 from __future__ import annotations
@@ -180,6 +184,23 @@ def featureplex_config(features: dict, variant: str, settings: dict, via: str) -
     return config
 
 
+def with_overrides(config: dict, overrides: list[str]) -> dict:
+    """The config with each `SECTION.KEY=VALUE` of `--featureplex-set` set (VALUE read as YAML: 1e-8, normal, [64])."""
+    import yaml
+
+    config = json.loads(json.dumps(config))
+    for override in overrides:
+        path, separator, value = override.partition("=")
+        *sections, key = path.split(".")
+        if not separator or not sections or not key:
+            raise SystemExit(f"--featureplex-set {override}: expected SECTION.KEY=VALUE, e.g. vocab.chunks=1")
+        node = config
+        for section in sections:
+            node = node.setdefault(section, {})
+        node[key] = yaml.safe_load(value)
+    return config
+
+
 def featureplex_runs(features: dict, args) -> list[dict]:
     runs = []
     for variant in ("shared", "defaults") + (("optfs",) if args.optfs else ()):
@@ -187,6 +208,7 @@ def featureplex_runs(features: dict, args) -> list[dict]:
             if variant == "optfs" and model in SEQUENCE_MODELS:
                 continue
             config = featureplex_config(features, "defaults" if variant == "defaults" else "shared", SHARED, args.via)
+            config = with_overrides(config, args.featureplex_set)
             parameters = featureplex_model_parameters(model, SHARED) if variant != "defaults" else {}
             for seed in args.seeds:
                 run = {"variant": variant, "model": model, "seed": seed, "config": config, "parameters": parameters}
@@ -323,16 +345,16 @@ def fuxictr_spec(dataset: str, model: str, paths: dict, features: dict, run_dir:
             "threads": args.threads}
 
 
-def run_fuxictr(dataset: str, model: str, paths: dict, features: dict, python: Path, args) -> list[dict]:
+def run_fuxictr(dataset: str, model: str, paths: dict, features: dict, python: Path | None, args) -> list[dict]:
     """FuxiCTR's runs of one model, one result file per seed and settings: the seeds without one run in
-    one child (on the same preprocessed arrays)."""
+    one child (on the same preprocessed arrays); without `python` (fuxictr not in --platforms) only those cached."""
     run_dir = args.work.resolve() / "runs" / dataset / "fuxictr" / model.replace("+", "_plus")
     run_dir.mkdir(parents=True, exist_ok=True)
     spec = fuxictr_spec(dataset, model, paths, features, run_dir, args)
     key = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
     files = {seed: run_dir / f"result-{key}-seed{seed}.json" for seed in args.seeds}
     missing = [seed for seed, path in files.items() if not path.exists()]
-    if missing and not args.report:
+    if missing and python and not args.report:
         subprocess.run(["rm", "-rf", run_dir / spec["dataset_id"], run_dir / "checkpoints"], check=True)
         spec_path, result_path = run_dir / "spec.json", run_dir / "result.json"
         spec_path.write_text(json.dumps({**spec, "seeds": missing}, indent=2))
@@ -468,6 +490,9 @@ def main() -> None:
     parser.add_argument("--via", choices=["cli", "stage"], default="cli",
                         help="featureplex's side: its command line (train --validation --test), or the same train stage "
                              "steps in process without the SavedModel export and MLflow (minutes less per run)")
+    parser.add_argument("--featureplex-set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="set this in featureplex's config, every variant (repeatable; e.g. vocab.chunks=1, "
+                             "train.adam_epsilon=1e-8): one difference at a time against FuxiCTR's cached results")
     parser.add_argument("--threads", type=int, default=1, help="compute threads of each platform; 0: their defaults")
     parser.add_argument("--work", type=Path, default=REPO / ".bench" / "ctr_parity")
     parser.add_argument("--venv", type=Path, default=REPO / ".bench" / "fuxictr-venv")
@@ -484,8 +509,7 @@ def main() -> None:
         paths, features = prepare(dataset, args)
         models = models_for(features, args.models)
         print(f"{dataset}: " + ", ".join(f"{k} {pq_rows(v):,} rows" for k, v in paths.items() if k != "train_valid"), flush=True)
-        fuxictr = ({m: run_fuxictr(dataset, m, paths, features, python, args) for m in models}
-                   if "fuxictr" in args.platforms else {})
+        fuxictr = {m: run_fuxictr(dataset, m, paths, features, python, args) for m in models}
         featureplex = run_featureplex(dataset, paths, features, args) if "featureplex" in args.platforms else []
         everything[dataset] = {"featureplex": featureplex, "fuxictr": fuxictr, "models": models}
     for dataset, found in everything.items():
