@@ -25,9 +25,9 @@ def run(ctx: click.Context, config_path: str, data: str | None, out: str | None,
     """
     from rich.console import Console
 
-    from featureplex.pipelines.progress import console, stage_status
     from featureplex.features.embedding.layout import EmptyVocabularyWarning
     from featureplex.pipelines.held_out import UnusedSplitWarning
+    from featureplex.pipelines.progress import console, stage_status
     from featureplex.pipelines.run import run_pipeline
     from featureplex.pipelines.stages.rank import ColumnWarning
 
