@@ -10,8 +10,11 @@ Endpoints, as TF Serving's REST API routes them (so a client can move to TF Serv
 The served version is `ServerOptions.version` (1, or the registry's version), its labels the registry
 alias it was served by. Errors are JSON {"error": "..."}: 400 bad request naming the field, 404
 unknown model, version or endpoint, 405 wrong method, 413 over a limit (request_limits.py), 503 with
-Retry-After when `max_queue` requests are in progress: once the model is saturated, every request
-admitted beyond that only adds to everyone's latency (Little's law: latency = in progress / throughput). No request body gets a 500: every
+Retry-After when `max_queue` requests are in progress, or when a decoded request would take the rows
+waiting for or in the model past `max_queue_rows`: once the model is saturated, every request or row
+admitted beyond that only adds to everyone's latency (Little's law: latency = in progress / throughput).
+The request bound answers before the body is read; the row bound, which holds whatever the request
+size (8 requests of 256 rows saturate a model as 2,000 requests of 1 row do not), once it is decoded. No request body gets a 500: every
 value is checked before the model runs (feature_values.py); an internal error is logged and answered
 with a one-line 500 that carries no request data.
 """
@@ -58,6 +61,7 @@ class ServerOptions:
     limits: RequestLimits
     batch_window_ms: float
     max_queue: int
+    max_queue_rows: int | None = None  # None: 2 x limits.rows
     version: int = 1
     labels: dict[str, int] = field(default_factory=dict)
     openapi: bool = False
@@ -77,6 +81,8 @@ def create_app(predictor: SavedModelPredictor, options: ServerOptions) -> FastAP
                   openapi_url="/openapi.json" if options.openapi else None)
     queue = BatchQueue(predictor, options.limits.rows, options.batch_window_ms / 1000)
     in_progress = 0
+    rows_in_progress = 0  # decoded rows waiting for or in a model call
+    max_queue_rows = options.max_queue_rows or 2 * options.limits.rows
 
     def unserved(model_name: str, version: str | None, label: str | None) -> Response | None:
         """TF Serving's answers for a model, version or label this server does not serve."""
@@ -142,13 +148,16 @@ def create_app(predictor: SavedModelPredictor, options: ServerOptions) -> FastAP
         return {"model_spec": {"name": options.name, "signature_name": "", "version": str(options.version)},
                 "metadata": {"signature_def": {"signature_def": {"serving_default": signature}}}}
 
+    def busy(why: str) -> Response:
+        return error_response(503, f"server busy: {why}; retry after {RETRY_AFTER_SECONDS} s",
+                              {"Retry-After": str(RETRY_AFTER_SECONDS)})
+
     async def admitted_predict(request: Request) -> Response:
         """At most `max_queue` predict requests in progress (being read, checked, waiting or in the model);
         past it a 503 at once, before the body is read."""
         nonlocal in_progress
         if in_progress >= options.max_queue:
-            return error_response(503, f"server busy: {in_progress} requests in progress, the limit (--max-queue); "
-                                       f"retry after {RETRY_AFTER_SECONDS} s", {"Retry-After": str(RETRY_AFTER_SECONDS)})
+            return busy(f"{in_progress} requests in progress, the limit (--max-queue)")
         in_progress += 1
         try:
             return await predict(request)
@@ -159,12 +168,19 @@ def create_app(predictor: SavedModelPredictor, options: ServerOptions) -> FastAP
 
     async def predict(request: Request) -> Response:
         """Read, check and encode the request on its own, then wait for its share of a model call."""
+        nonlocal rows_in_progress
         body = await read_body(request, options.limits.body_bytes)
         if len(body) > THREAD_BODY_BYTES:
             encoded, row_format = await asyncio.to_thread(decode, predictor, body)
         else:
             encoded, row_format = decode(predictor, body)
-        outputs = await queue.predict(encoded)
+        if rows_in_progress and rows_in_progress + encoded.rows > max_queue_rows:  # one request always passes
+            return busy(f"{rows_in_progress} rows waiting for the model, the limit is {max_queue_rows} (--max-queue-rows)")
+        rows_in_progress += encoded.rows
+        try:
+            outputs = await queue.predict(encoded)
+        finally:
+            rows_in_progress -= encoded.rows
         names = sorted(outputs)
         columns = [outputs[name].astype(float).tolist() for name in names]
         if row_format:

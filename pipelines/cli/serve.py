@@ -23,12 +23,16 @@ POSITIVE = click.IntRange(min=1)
 @click.option("--max-queue", default=16, show_default=True, type=POSITIVE,
               help="Predict requests in progress at once (read, checked, waiting for or in a model call); more get "
                    "HTTP 503 with Retry-After. Raise it to trade latency for throughput.")
+@click.option("--max-queue-rows", default=None, type=POSITIVE,
+              help="Rows waiting for or in a model call at once (default: 2 x --max-rows); a request that would pass "
+                   "it gets HTTP 503 with Retry-After once decoded (a request alone always passes).")
 @click.option("--batch-window-ms", default=0.0, show_default=True, type=click.FloatRange(min=0),
               help="Wait this long after a request for others to share its model call (requests that wait "
                    "while the model is busy share the next call anyway).")
 @click.option("--openapi", is_flag=True, help="Serve /openapi.json and /docs (off by default).")
 def serve(model: str, host: str, port: int, name: str, max_body_mb: float, max_rows: int, max_sequence_items: int,
-          max_string_chars: int, max_queue: int, batch_window_ms: float, openapi: bool) -> None:
+          max_string_chars: int, max_queue: int, max_queue_rows: int | None, batch_window_ms: float,
+          openapi: bool) -> None:
     """Serve MODEL over TensorFlow Serving's REST API.
 
     MODEL is a SavedModel directory or an MLflow model URI such as models:/ctr@champion (served as that
@@ -46,7 +50,7 @@ def serve(model: str, host: str, port: int, name: str, max_body_mb: float, max_r
     version, labels = served_version(model)
     sock = bind_socket(host, port)
     limits = RequestLimits(int(max_body_mb * (1 << 20)), max_rows, max_sequence_items, max_string_chars)
-    options = ServerOptions(name, limits, batch_window_ms, max_queue, version, labels, openapi)
+    options = ServerOptions(name, limits, batch_window_ms, max_queue, max_queue_rows, version, labels, openapi)
     app = create_app(SavedModelPredictor(path, limits), options)
     click.echo(f"serving {model} as '{name}' version {version} on http://{host}:{sock.getsockname()[1]}/v1/models/{name}",
                err=True)

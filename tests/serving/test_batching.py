@@ -67,6 +67,17 @@ def test_past_max_queue_requests_get_503_with_retry_after(saved_model, tmp_path)
         assert busy.headers["retry-after"] == "1" and "(--max-queue)" in busy.json()["error"]
 
 
+def test_past_max_queue_rows_requests_get_503_once_decoded(saved_model, tmp_path):
+    """--max-queue-rows 6: two 3-row requests wait for the window, the other four would pass 6 rows."""
+    with running_server(saved_model, tmp_path / "log", "--max-queue-rows", "6", "--batch-window-ms", "1500") as running:
+        answers = send_together(running.url, [json.dumps({"instances": ROWS}).encode()] * 6)
+        assert sorted(answer.status_code for answer in answers) == [200, 200, 503, 503, 503, 503]
+        busy = next(answer for answer in answers if answer.status_code == 503)
+        assert busy.headers["retry-after"] == "1"
+        assert busy.json()["error"] == ("server busy: 6 rows waiting for the model, the limit is 6 (--max-queue-rows); "
+                                        "retry after 1 s")
+
+
 class FailingOn(SavedModelPredictor):
     """The real predictor, except that a model call holding item_id 666 fails inside the model."""
 

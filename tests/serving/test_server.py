@@ -79,7 +79,7 @@ def test_not_a_saved_model_is_a_usage_error(cli, tmp_path):
     assert result.returncode == 2 and "not a SavedModel directory (no saved_model.pb) nor an MLflow model URI" in result.stderr
 
 
-@pytest.mark.parametrize("option, value", [("--max-rows", "0"), ("--max-queue", "-1"), ("--max-body-mb", "0"),
+@pytest.mark.parametrize("option, value", [("--max-rows", "0"), ("--max-queue", "-1"), ("--max-queue-rows", "0"), ("--max-body-mb", "0"),
                                            ("--max-sequence-items", "x"), ("--port", "70000")])
 def test_bad_serve_options_are_usage_errors(cli, saved_model, option, value):
     result = cli("serve", saved_model, option, value)
