@@ -33,11 +33,12 @@ FuxiCTR's reduce-on-plateau (x0.1 on every evaluation without a better valid AUC
 featureplex's per-epoch decay off), MLP [256, 128] (ReLU, no batch norm, no dropout) in every model,
 no embedding L2, up to 10 epochs with patience 2, minimum count 2; DCN-v2 3 cross layers (full rank,
 parallel); AutoInt+ 3 attention layers x 2 heads x 16 per head; DIN attention MLP [64] with Dice,
-unnormalised weights. Each platform keeps its own embedding scheme (featureplex: the multiplexed table,
-values seen once in a hashed tail; FuxiCTR: a table per feature, values seen once on its OOV row), its
-initialisers (featureplex U(-0.05, 0.05), FuxiCTR N(0, 1e-4)), its Adam epsilon and clipping
-(featureplex 1e-7 and none, FuxiCTR 1e-8 and 10). featureplex `defaults` is featureplex with nothing
-set at all (its defaults, no tuning); its best is the better of `shared` and `defaults` per model.
+unnormalised weights; FuxiCTR's training protocol on featureplex's side too (`FUXICTR_PROTOCOL`:
+embeddings N(0, 1e-4), Adam epsilon 1e-8, gradient norms clipped at 10). Each platform keeps its own
+embedding table (featureplex: one multiplexed table, laid out collisionless without a budget; FuxiCTR: a
+table per feature; both give values seen once, and unseen ones, one out-of-vocabulary row per feature).
+featureplex `defaults` is featureplex with nothing set at all (its defaults, no tuning); its best is the
+better of `shared` and `defaults` per model.
 
 Printed: per data set and model, test AUC and logloss (mean ± sd over the seeds) of both sides, the
 difference, whether featureplex >= FuxiCTR - 0.001, the best model of each side against the other's,
@@ -96,6 +97,9 @@ SHARED = {
     "cross_layers": 3, "attention_layers": 3, "heads": 2, "head_dim": 16,
     "attention_units": [64], "attention_activation": "dice", "hidden_activation": "relu",
 }
+# FuxiCTR's fixed choices (its code, not its config), set on featureplex's side of the shared settings
+FUXICTR_PROTOCOL = {"embedding_initializer": "normal", "embedding_init_scale": 1e-4, "adam_epsilon": 1e-8,
+                    "gradient_clip_norm": 10.0}
 AUC_MARGIN, DEFAULTS_MARGIN, OPTFS_MARGIN = 0.001, 0.003, 0.002
 
 
@@ -179,7 +183,7 @@ def featureplex_config(features: dict, variant: str, settings: dict, via: str) -
         config["train"].update({
             "batch_size": settings["batch_size"], "learning_rate": settings["learning_rate"], "learning_rate_decay": 1.0,
             "plateau_factor": 0.1, "plateau_patience": 1, "min_learning_rate": 1e-6, "epochs": settings["epochs"],
-            "patience": settings["patience"], "embedding_l2": settings["embedding_l2"],
+            "patience": settings["patience"], "embedding_l2": settings["embedding_l2"], **FUXICTR_PROTOCOL,
         })
     return config
 

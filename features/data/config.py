@@ -111,8 +111,9 @@ class VocabParams(StrictModel):
     """Parameters of the vocab stage (DESIGN.md section 4)."""
 
     mode: Literal["hybrid", "hashing", "separate", "collisionless"] = Field(
-        "hybrid", description="collisionless: a row per value seen min_count times and an out-of-vocabulary row per "
-                              "feature, no budget")
+        "hybrid", description="hybrid: under a budget (or with tail_share), a head of the most frequent values and a hashed "
+                              "tail; with neither, laid out collisionless. collisionless: a row per value seen min_count times "
+                              "and an out-of-vocabulary row per feature, no budget")
     dimension: int = Field(16, ge=1)
     min_count: int = Field(2, ge=1, description="occurrences a value needs for a row of its own (1: every value seen)")
     top_k: int | None = Field(None, ge=0)
@@ -171,9 +172,9 @@ class TrainParams(StrictModel):
                     "embedding_regularizer (its (lambda / p) * ||T||_p^p with p = 2), so the same number means the same penalty",
     )
     embedding_initializer: Literal["normal", "uniform"] = Field(
-        "uniform", description="normal: N(0, scale^2), FuxiCTR's; uniform: U(-scale, scale), Keras'. The padding row starts at zero")
+        "normal", description="normal: N(0, scale^2) (FuxiCTR's, at scale 1e-4); uniform: U(-scale, scale), Keras'. The padding row starts at zero")
     embedding_init_scale: float | None = Field(
-        None, gt=0, description="std of `normal` or bound of `uniform`; null: 1e-4 for normal (FuxiCTR), 0.05 for uniform (Keras)")
+        None, gt=0, description="std of `normal` or bound of `uniform`; null: 0.01 for normal (FuxiCTR: 1e-4), 0.05 for uniform (Keras)")
     seed: int = 0
 
     @field_validator("validation_fraction")

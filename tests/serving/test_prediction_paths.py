@@ -98,7 +98,7 @@ def test_model_card_describes_the_model(trained):
     outcome, inputs, _ = trained
     card = outcome.card
     assert card["data_fingerprint"] == inputs.dataset.fingerprint()
-    assert card["layout"]["mode"] == "hybrid" and card["layout"]["parameters"] > 0
+    assert card["layout"]["mode"] == "collisionless" and card["layout"]["parameters"] > 0
     assert card["metrics"]["val_auc"] == outcome.metrics["val_auc"]
     assert card["mlflow_run_id"] == outcome.run_id
     assert set(card["inputs"]) == set(outcome.raw_specs)

@@ -53,10 +53,23 @@ def test_head_goes_to_the_most_frequent_pairs_across_features_ties_by_feature_th
 
 
 def test_without_a_budget_every_eligible_value_gets_a_head_row(counts):
-    layout = build_layout(counts, VocabParams(dimension=4, min_count=2))
+    # tail_share set: the hashed tail beside a full head is that share of the rows
+    layout = build_layout(counts, VocabParams(dimension=4, min_count=2, tail_share=0.25))
+    assert layout.mode == "hybrid"
     assert head_vocabularies(counts, layout) == {"device": ["ios", "tv", "web"], "item": ["a", "b", "c"]}
     assert layout.rows == 1 + 2 + 6 + 2  # tail: ceil(6 * 0.25 / 0.75)
     assert layout.features["device"].coverage == 1.0
+
+
+def test_hybrid_without_budget_or_tail_share_is_laid_out_collisionless(counts):
+    # nothing to share rows under: the values below min_count (d, the missing values seen once) and unseen
+    # values go to one out-of-vocabulary row per feature, not to a hashed tail
+    default = build_layout(counts, VocabParams(dimension=4, min_count=2))
+    collisionless = build_layout(counts, VocabParams(mode="collisionless", dimension=4, min_count=2))
+    assert default == collisionless
+    assert default.mode == "collisionless" and default.rows == 1 + (3 + 1) + (3 + 1)
+    assert {name: (f.tail_rows, f.chunks) for name, f in default.features.items()} == {"device": (1, 1), "item": (1, 1)}
+    assert default.features["item"].tail_offset != default.features["device"].tail_offset
 
 
 def test_per_feature_min_count_and_top_k_override_the_defaults(counts):
@@ -111,7 +124,7 @@ def test_bad_feature_options_name_the_key(counts):
     with pytest.raises(InputError, match="features.price: min_count/top_k/chunks are set"):
         build_layout(counts, VocabParams(), {"price": FeatureConfig(min_count=5)})
     with pytest.raises(InputError, match="features.item.chunks: 5 chunks do not fit in vocab.dimension 4"):
-        build_layout(counts, VocabParams(dimension=4), {"item": FeatureConfig(chunks=5)})
+        build_layout(counts, VocabParams(dimension=4, tail_share=0.25), {"item": FeatureConfig(chunks=5)})
     with pytest.raises(InputError, match="no categorical or sequence feature"):
         build_layout(ValueCounts([]), VocabParams())
 

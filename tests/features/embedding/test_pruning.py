@@ -13,7 +13,7 @@ from tests.models.layers.test_preprocessing import small_counts
 
 def hybrid():
     counts = small_counts()
-    layout = build_layout(counts, VocabParams(mode="hybrid", dimension=4))
+    layout = build_layout(counts, VocabParams(mode="hybrid", dimension=4, tail_share=0.25))
     return counts, layout
 
 

@@ -24,6 +24,8 @@ def small_counts() -> ValueCounts:
 
 def small_preprocessing(mode: str = "hybrid", **params) -> tuple[FeaturePreprocessing, Layout]:
     counts = small_counts()
+    if mode == "hybrid":
+        params.setdefault("tail_share", 0.25)  # a hashed tail (hybrid with neither it nor a budget is collisionless)
     layout = build_layout(counts, VocabParams(mode=mode, dimension=4, **params))
     return FeaturePreprocessing(layout, head_vocabularies(counts, layout)), layout
 
@@ -90,7 +92,7 @@ def test_layer_built_from_an_artifact_matches(tmp_path):
     from featureplex.features.embedding.vocab_artifact import VocabArtifact
 
     counts = small_counts()
-    layout = build_layout(counts, VocabParams(dimension=4))
+    layout = build_layout(counts, VocabParams(dimension=4, tail_share=0.25))
     VocabArtifact.from_counts(counts, layout, Manifest("vocab")).write(tmp_path / "vocab")
     loaded = FeaturePreprocessing.from_artifact(tmp_path / "vocab")
     assert loaded.layout == layout and loaded.vocabularies == head_vocabularies(counts, layout)
@@ -132,7 +134,7 @@ def test_a_pruned_tail_gives_values_outside_the_head_no_embedding():
     from featureplex.models.layers.multiplexed_embedding import MultiplexedEmbedding
 
     counts = small_counts()
-    layout = build_layout(counts, VocabParams(dimension=4))
+    layout = build_layout(counts, VocabParams(dimension=4, tail_share=0.25))
     masks = {"item": FeatureMask(head=(True, False, True), missing=True, tail=False),
              "device": FeatureMask(head=(True, True), missing=True, tail=True)}
     pruned, tokens = prune_layout(layout, head_vocabularies(counts, layout), masks)
