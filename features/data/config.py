@@ -192,6 +192,9 @@ class OptFsParams(StrictModel):
     penalty: float = Field(1e-4, gt=0, le=1, description="lambda: weight of the sum of all gates in the search loss")
     final_tau: float = Field(200.0, gt=1, description="temperature at the last search epoch (tau starts at 1)")
     search_epochs: int = Field(20, ge=2)
+    search_steps: int = Field(
+        1000, ge=0, description="at least this many gate updates: on small data the search runs more epochs than "
+                                "search_epochs (a gate the data does not hold up closes after m0 / gate_learning_rate = 500)")
     rewind_epoch: int = Field(0, ge=0, description="the other weights rewind to their values at the start of this search epoch")
     gate_learning_rate: float = Field(1e-3, gt=0, description="Adam (no weight decay) on the gate logits")
 

@@ -1,7 +1,11 @@
 """OptFS search then retrain, on top of `models.training.train` (checkpoints, resume, early stopping).
 
 1. search: `search_epochs` epochs (no early stopping) with soft gates, the penalty, and tau on the
-   continuation schedule; the non-gate weights saved at the start of epoch `rewind_epoch`;
+   continuation schedule; the non-gate weights saved at the start of epoch `rewind_epoch`. On small data
+   the search runs more epochs, enough for `search_steps` gate updates: Adam moves a logit about
+   gate_learning_rate per step, so a gate the data does not hold up needs m0 / gate_learning_rate (500 at
+   the defaults) updates of the penalty alone to close; 20 epochs of 8 batches (Criteo 10k) left every gate
+   open, and OptFS returned the unpruned model;
 2. the mask m > 0 of the last search epoch is frozen (hard gates 1[m > 0], logits no longer
    trained), the other weights rewound to the snapshot;
 3. retrain with hard gates and early stopping on validation AUC.
@@ -46,6 +50,7 @@ SEARCH_DONE = "search_done.json"
 class OptFsOptions:
     search_epochs: int = 20
     final_tau: float = 200.0
+    search_steps: int = 0  # at least this many gate updates: more epochs than search_epochs on small data
     rewind_epoch: int = 0
     retrain: bool = True
 
@@ -56,6 +61,11 @@ class OptFsResult:
     retrain: TrainingResult | None
     logits: np.ndarray  # the gate logits at the end of the search
     masks: dict[str, FeatureMask]
+
+
+def search_epochs(optfs: OptFsOptions, steps_per_epoch: int) -> int:
+    """The search's epochs: `search_epochs`, or more when that many epochs are fewer than `search_steps` steps."""
+    return max(optfs.search_epochs, -(-optfs.search_steps // max(steps_per_epoch, 1)))
 
 
 def optfs_search(
@@ -77,10 +87,10 @@ def optfs_search(
     done = directory / SEARCH_DONE
     search_result = None
     if not (resume and done.exists()):
-        continuation = OptFsContinuation(gate, optfs.search_epochs, optfs.final_tau, optfs.rewind_epoch,
-                                         directory / SNAPSHOT)
+        epochs = search_epochs(optfs, train_data.steps(0))
+        continuation = OptFsContinuation(gate, epochs, optfs.final_tau, optfs.rewind_epoch, directory / SNAPSHOT)
         # every search epoch runs, evaluated once each, at the per-epoch schedule that the temperature's follows
-        search_options = replace(options, epochs=optfs.search_epochs, patience=optfs.search_epochs + 1,
+        search_options = replace(options, epochs=epochs, patience=epochs + 1,
                                  eval_steps=None, plateau_factor=1.0, early_stopping=True)
         search_result = train(model, train_data, validation_data, directory / SEARCH, search_options, resume=resume,
                               on_epoch_end=(lambda e, m: on_epoch_end(SEARCH, e, m)) if on_epoch_end else None,

@@ -122,7 +122,7 @@ def _select(inputs: StageInputs, params: TrainParams, optfs: OptFsParams, out: P
                                        "gates": gate.size}))
             result = optfs_search(
                 model, gate, train_stream, validation, work, training.training_options(params),
-                OptFsOptions(optfs.search_epochs, optfs.final_tau, optfs.rewind_epoch),
+                OptFsOptions(optfs.search_epochs, optfs.final_tau, optfs.rewind_epoch, search_steps=optfs.search_steps),
                 resume=resume, on_epoch_end=log_epoch)
             ratios = keep_ratios(vocab.layout, counts, result.masks)
             dropped = dropped_fields(result.masks)

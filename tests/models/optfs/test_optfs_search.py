@@ -18,7 +18,7 @@ from featureplex.models.layers.field_encoder import FieldEncoder
 from featureplex.models.layers.multiplexed_embedding import MultiplexedEmbedding
 from featureplex.models.layers.preprocessing import FeaturePreprocessing
 from featureplex.models.optfs.gate import GatedEmbedding, OptFsCtrModel, OptFsGate
-from featureplex.models.optfs.search import OptFsOptions, optfs_search
+from featureplex.models.optfs.search import OptFsOptions, optfs_search, search_epochs
 from featureplex.models.towers.dnn import DnnTower
 from featureplex.models.training import TrainingOptions, seed_everything
 
@@ -44,7 +44,7 @@ def data(tmp_path_factory):
 PENALTY = 3e-4
 
 
-def run(data, directory, resume=False, search_epochs=3, retrain=True):
+def run(data, directory, resume=False, search_epochs=3, retrain=True, search_steps=0):
     dataset, schema, layout, counts = data
     seed_everything(1)
     gate = OptFsGate(layout, penalty=PENALTY)
@@ -57,7 +57,8 @@ def run(data, directory, resume=False, search_epochs=3, retrain=True):
         model, gate,
         *split_streams(dataset, schema, split, options),
         directory, TrainingOptions(epochs=2, learning_rate=0.02, patience=1, seed=1),
-        OptFsOptions(search_epochs=search_epochs, final_tau=20.0, rewind_epoch=1, retrain=retrain), resume=resume)
+        OptFsOptions(search_epochs=search_epochs, final_tau=20.0, rewind_epoch=1, retrain=retrain, search_steps=search_steps),
+        resume=resume)
     return result, gate, layout, counts
 
 
@@ -96,3 +97,13 @@ def test_a_killed_search_resumes_to_the_same_gates(data, tmp_path, monkeypatch):
     np.testing.assert_allclose(resumed.logits, straight.logits, rtol=1e-6, atol=1e-7)
     assert [r["epoch"] for r in resumed.search.history] == [0, 1, 2]
     assert resumed.search.history[-1]["val_auc"] == pytest.approx(straight.search.history[-1]["val_auc"], abs=1e-6)
+
+
+def test_on_small_data_the_search_runs_until_search_steps_gate_updates(data, tmp_path):
+    dataset, schema, _, _ = data
+    steps = split_streams(dataset, schema, Split(0.25, seed=1), InputOptions(batch_size=256, shuffle_rows=1000, seed=1))[0].steps(0)
+    assert search_epochs(OptFsOptions(search_epochs=3, search_steps=5 * steps), steps) == 5
+    assert search_epochs(OptFsOptions(search_epochs=3, search_steps=5 * steps + 1), steps) == 6
+    assert search_epochs(OptFsOptions(search_epochs=3, search_steps=steps), steps) == 3  # never fewer epochs
+    result, gate, _, _ = run(data, tmp_path / "long", search_steps=5 * steps, retrain=False)
+    assert len(result.search.history) == 5 and float(gate.tau.numpy()) == pytest.approx(20.0)  # tau's schedule spans them
