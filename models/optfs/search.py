@@ -50,9 +50,9 @@ SEARCH_DONE = "search_done.json"
 class OptFsOptions:
     search_epochs: int = 20
     final_tau: float = 200.0
-    search_steps: int = 0  # at least this many gate updates: more epochs than search_epochs on small data
     rewind_epoch: int = 0
     retrain: bool = True
+    search_steps: int = 0  # at least this many gate updates: more epochs than search_epochs on small data
 
 
 @dataclass

@@ -8,7 +8,7 @@ from featureplex.features.errors import InputError
 
 def test_defaults_follow_the_reference():
     optfs = parse_config({}).optfs
-    assert (optfs.final_tau, optfs.search_epochs, optfs.rewind_epoch) == (200.0, 20, 0)
+    assert (optfs.final_tau, optfs.search_epochs, optfs.rewind_epoch, optfs.search_steps) == (200.0, 20, 0, 1000)
 
 
 @pytest.mark.parametrize("section, key", [
@@ -18,6 +18,7 @@ def test_defaults_follow_the_reference():
     ({"search_epochs": 1}, "optfs.search_epochs"),
     ({"search_epochs": 3, "rewind_epoch": 3}, "optfs.rewind_epoch"),
     ({"rewind_epoch": -1}, "optfs.rewind_epoch"),
+    ({"search_steps": -1}, "optfs.search_steps"),
     ({"lambda": 0.1}, "optfs.lambda"),
 ])
 def test_bad_values_name_the_key(section, key):

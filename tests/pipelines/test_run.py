@@ -84,7 +84,7 @@ def test_run_with_optfs_trains_the_registered_model_on_the_pruned_layout(cli, da
     config = tmp_path / "config.yaml"
     config.write_text(CONFIG.format(data=data, out=tmp_path / "out").replace("register_name: run_test}", (
         "register_name: run_optfs, select: optfs}\n"
-        "optfs: {penalty: 0.0001, search_epochs: 2, final_tau: 10, gate_learning_rate: 0.05}\n")))
+        "optfs: {penalty: 0.0001, search_epochs: 2, search_steps: 0, final_tau: 10, gate_learning_rate: 0.05}\n")))
     env = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow.db"}
     result = cli("run", config, env=env)
     assert result.returncode == 0, result.stderr

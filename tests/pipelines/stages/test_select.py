@@ -13,7 +13,7 @@ CONFIG = """features:
   history_item_ids: {role: ignore}
   history_timestamps: {role: ignore}
 vocab: {dimension: 4}
-optfs: {penalty: %s, search_epochs: 2, final_tau: 10, gate_learning_rate: 0.05}
+optfs: {penalty: %s, search_epochs: 2, search_steps: 0, final_tau: 10, gate_learning_rate: 0.05}
 """
 
 
