@@ -14,17 +14,18 @@ class FieldSelfAttention(tf.keras.layers.Layer):
     """One interacting layer of AutoInt (Song et al., 2019).
 
     For each head h: A_h = softmax(Q_h K_h^T [/ sqrt(d)]) V_h with Q_h, K_h, V_h linear maps of the
-    fields E [batch, fields, dim]; out = ReLU(concat_h A_h + E W_res) (optionally layer-normalised).
+    fields E [batch, fields, dim]; out = ReLU(concat_h A_h + R(E)) (optionally layer-normalised), the residual
+    R(E) = E when dim equals the output's width and E W_res (a linear map) when it does not, as FuxiCTR's
+    MultiHeadSelfAttention.
 
     Variant: as the paper and FuxiCTR's default, no 1/sqrt(d) scaling, ReLU after the residual, no
     layer norm; `use_scale` and `layer_norm` switch those on.
 
     `attention_dim` is the width of ONE head: Q_h, K_h, V_h are [batch, fields, attention_dim] and the
     output is `heads * attention_dim` wide. FuxiCTR's `attention_dim` is the total width, split
-    between its heads: its attention_dim 32 with 2 heads is ours attention_dim 16, heads 2. Two more
-    departures from FuxiCTR's MultiHeadSelfAttention: the residual is always the linear map E W_res
-    (FuxiCTR adds E itself when the widths agree), and the attention weights have no dropout
-    (FuxiCTR applies its net_dropout there).
+    between its heads: its attention_dim 32 with 2 heads is ours attention_dim 16, heads 2. One departure
+    from FuxiCTR's MultiHeadSelfAttention: the attention weights have no dropout (FuxiCTR applies its
+    net_dropout there).
 
     Input: [batch, fields, dim]. Output: [batch, fields, heads * attention_dim].
 
@@ -43,8 +44,13 @@ class FieldSelfAttention(tf.keras.layers.Layer):
         self._query = tf.keras.layers.Dense(width, use_bias=False)
         self._key = tf.keras.layers.Dense(width, use_bias=False)
         self._value = tf.keras.layers.Dense(width, use_bias=False)
-        self._residual = tf.keras.layers.Dense(width, use_bias=False)
+        self._residual = None  # set in build: a linear map only where the widths differ
         self._norm = tf.keras.layers.LayerNormalization() if layer_norm else None
+
+    def build(self, input_shape) -> None:
+        if int(input_shape[-1]) != self.attention_dim * self.heads:
+            self._residual = tf.keras.layers.Dense(self.attention_dim * self.heads, use_bias=False)
+        super().build(input_shape)
 
     def _split_heads(self, tensor: tf.Tensor) -> tf.Tensor:
         shape = tf.shape(tensor)
@@ -58,7 +64,7 @@ class FieldSelfAttention(tf.keras.layers.Layer):
         attended = tf.matmul(tf.nn.softmax(scores, axis=-1), value)
         shape = tf.shape(fields)
         merged = tf.reshape(tf.transpose(attended, [0, 2, 1, 3]), [shape[0], shape[1], self.heads * self.attention_dim])
-        output = merged + self._residual(fields)
+        output = merged + (fields if self._residual is None else self._residual(fields))
         if self._norm is not None:
             output = self._norm(output)
         return tf.nn.relu(output)

@@ -79,14 +79,18 @@ def test_attention_layer_output_width():
     assert Mlp([4]).get_config()["hidden_units"] == [4]
 
 
-def test_attention_layer_computes_the_papers_formula():
-    """out = ReLU(concat_h softmax(Q_h K_h^T) V_h + E W_res), computed here head by head in numpy."""
+@pytest.mark.parametrize("width", [6, 5])
+def test_attention_layer_computes_the_papers_formula(width):
+    """out = ReLU(concat_h softmax(Q_h K_h^T) V_h + R(E)), computed here head by head in numpy; R(E) = E when
+    the input is as wide as the output (2 heads x 3), E W_res otherwise (FuxiCTR's residual)."""
     layer = FieldSelfAttention(attention_dim=3, heads=2)
-    fields = tf.random.stateless_normal([4, 5, 6], seed=[3, 4])
+    fields = tf.random.stateless_normal([4, 5, width], seed=[3, 4])
     output = layer(fields).numpy()
     e = fields.numpy()
     project = {name: e @ dense.kernel.numpy() for name, dense in
-               [("q", layer._query), ("k", layer._key), ("v", layer._value), ("res", layer._residual)]}
+               [("q", layer._query), ("k", layer._key), ("v", layer._value)]}
+    project["res"] = e if width == 6 else e @ layer._residual.kernel.numpy()
+    assert (layer._residual is None) == (width == 6)
     heads = []
     for h in range(2):
         q, k, v = (project[name][..., 3 * h:3 * h + 3] for name in ("q", "k", "v"))
