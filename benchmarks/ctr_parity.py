@@ -55,7 +55,8 @@ model (goal: >= unpruned - 0.002), and the embedding parameters before and after
         --featureplex-set train.embedding_initializer=normal
 
 Everything is written under `--work` (default .bench/ctr_parity): the splits once, each side's
-results per data set; a rerun reuses every result whose settings are unchanged (`--fresh`: none), and
+results per data set; a rerun reuses every result whose settings are unchanged (`--fresh`: reruns the
+selected ones, keeping the others), and
 `--report` prints the tables of the results there without running anything; `--platforms featureplex`
 still prints FuxiCTR's results already there for the same settings.
 """
@@ -357,7 +358,7 @@ def run_fuxictr(dataset: str, model: str, paths: dict, features: dict, python: P
     spec = fuxictr_spec(dataset, model, paths, features, run_dir, args)
     key = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
     files = {seed: run_dir / f"result-{key}-seed{seed}.json" for seed in args.seeds}
-    missing = [seed for seed, path in files.items() if not path.exists()]
+    missing = [seed for seed, path in files.items() if not path.exists() or (args.fresh and python and not args.report)]
     if missing and python and not args.report:
         subprocess.run(["rm", "-rf", run_dir / spec["dataset_id"], run_dir / "checkpoints"], check=True)
         spec_path, result_path = run_dir / "spec.json", run_dir / "result.json"
@@ -380,6 +381,10 @@ def run_featureplex(dataset: str, paths: dict, features: dict, args) -> list[dic
     work.mkdir(parents=True, exist_ok=True)
     runs = featureplex_runs(features, args)
     spec_path, results_path = work / "spec.json", work / "results.jsonl"
+    if args.fresh and not args.report and results_path.exists():  # drop the selected runs' results, keep the others
+        wanted = {run["key"] for run in runs}
+        kept = [line for line in results_path.read_text().splitlines() if json.loads(line)["key"] not in wanted]
+        results_path.write_text("".join(line + "\n" for line in kept))
     if not args.report:
         spec_path.write_text(json.dumps({"work": str(work), "via": args.via, "splits": {k: str(v) for k, v in paths.items()},
                                          "runs": runs}))
@@ -500,13 +505,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="compute threads of each platform; 0: their defaults")
     parser.add_argument("--work", type=Path, default=REPO / ".bench" / "ctr_parity")
     parser.add_argument("--venv", type=Path, default=REPO / ".bench" / "fuxictr-venv")
-    parser.add_argument("--fresh", action="store_true", help="rerun every run (default: reuse unchanged results)")
+    parser.add_argument("--fresh", action="store_true",
+                        help="rerun the selected runs (data sets, models, seeds, platforms) even where a result with the same "
+                             "settings is there (the code changed); other results are kept")
     parser.add_argument("--report", action="store_true", help="run nothing: the tables of the results already there")
     parser.add_argument("--json", type=Path, default=None, help="also write every result as JSON")
     args = parser.parse_args()
 
-    if args.fresh:
-        shutil.rmtree(args.work.resolve() / "runs", ignore_errors=True)
     python = ensure_venv(args.venv.resolve()) if "fuxictr" in args.platforms and not args.report else None
     everything = {}
     for dataset in args.datasets:
