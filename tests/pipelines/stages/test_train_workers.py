@@ -103,13 +103,6 @@ def test_workers_and_tf_config_together_are_refused(prepared, tmp_path, monkeypa
     assert capsys.readouterr().err == "error: --workers: TF_CONFIG already names a cluster; give one or the other\n"
 
 
-def test_run_under_a_cluster_points_to_train(prepared, monkeypatch, capsys):
-    monkeypatch.setenv("TF_CONFIG", tf_config(["127.0.0.1:1", "127.0.0.1:2"], 1))
-    assert run_command(["run", str(prepared / "config.yaml"), "--data", str(prepared / "data")]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("error: run: TF_CONFIG names a cluster;") and err.count("\n") == 1, err
-
-
 def test_the_chief_comes_first_and_one_task_is_no_cluster():
     text = '{"cluster": {"chief": ["a:1"], "worker": ["b:1", "c:1"]}, "task": {"type": "worker", "index": 1}}'
     assert parse_tf_config(text) == WorkerCluster(("a:1", "b:1", "c:1"), 2)
