@@ -61,7 +61,7 @@ def run(ctx: click.Context, config_path: str, data: str | None, out: str | None,
                          "`vocab` (under `run`, a stage's job depends on the results of the stages before it)")
     if workers > 1:
         check_workers(load_config(config_path), force, "--workers")
-        rerun_as_workers(ctx, workers)
+        rerun_as_workers(ctx, workers, "run the same command again")
         return
     with warning_lines(ColumnWarning, EmptyVocabularyWarning, UnusedSplitWarning):
         summary = run_pipeline(config_path, out, data, label, force, flags, on_stage)

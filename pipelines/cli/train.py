@@ -59,7 +59,7 @@ def train(ctx, data, config_path, label, vocab_dir, out, model, epochs, batch_si
     if workers > 1:
         if select == "optfs":
             raise InputError("--workers: --select optfs trains in one process; give --workers 1")
-        rerun_as_workers(ctx, workers)
+        rerun_as_workers(ctx, workers, "rerun with --resume")
         return
     if cluster is not None and select == "optfs":
         raise InputError("--select optfs: trains in one process; unset TF_CONFIG (multi-worker training is `--select none`)")
