@@ -1,12 +1,13 @@
-"""`featureplex train --workers N`: N worker processes of one MultiWorkerMirroredStrategy cluster on this
-machine, started, watched and stopped by the command.
+"""`featureplex train --workers N` and `featureplex run --workers N`: N worker processes of one
+MultiWorkerMirroredStrategy cluster on this machine, started, watched and stopped by the command.
 
-Each worker is `featureplex train` again (the same arguments less `--workers`) with its own TF_CONFIG:
-the cluster of N free ports on 127.0.0.1, worker 0 the chief. The chief's output is the command's (its
-progress lines and results); the others' stderr is kept to report why one of them failed. When a
-worker fails, the others are stopped (their collectives would wait for it forever) and the command
-fails with one line naming the worker: the chief's checkpoints of the last finished epoch stay, for
-`--resume`, and the artifact is written only by a chief that finished.
+Each worker is the command again (the same arguments less `--workers`, cli.options.rerun_as_workers)
+with its own TF_CONFIG: the cluster of N free ports on 127.0.0.1, worker 0 the chief. The chief's output
+is the command's (its progress lines and results); the others' stderr is kept to report why one of them
+failed. When a worker fails, the others are stopped (their collectives would wait for it forever) and
+the command fails with one line naming the worker: the chief's checkpoints of the last finished epoch
+stay, for `--resume` (`run`: the same command again), and the artifact is written only by a chief that
+finished.
 """
 
 from __future__ import annotations
@@ -74,9 +75,10 @@ def _exit_description(code: int) -> str:
     return f"was killed by {signal.Signals(-code).name}" if code < 0 else f"exited with code {code}"
 
 
-def run_local_workers(count: int, args: list[str]) -> None:
+def run_local_workers(count: int, args: list[str], resume: str) -> None:
     """Run `featureplex ARGS` as `count` workers; returns when all finished, raises InputError (a worker's
-    own one-line input error) or WorkerFailed (one line naming the worker) when one failed."""
+    own one-line input error) or WorkerFailed (one line naming the worker, and `resume`: how the command
+    continues the training) when one failed."""
     addresses = [f"127.0.0.1:{port}" for port in free_ports(count)]
     command = [sys.executable, "-m", "featureplex.pipelines.cli", *args]
     with tempfile.TemporaryDirectory(prefix="featureplex-workers-") as logs:
@@ -107,7 +109,7 @@ def run_local_workers(count: int, args: list[str]) -> None:
     detail = f" ({reason})" if reason and code > 0 else ""
     raise WorkerFailed(
         f"worker {rank} of {count} (pid {processes[rank].pid}) {_exit_description(code)}{detail}; the other workers "
-        "were stopped. The checkpoints of the last finished epoch are kept: rerun with --resume to continue")
+        f"were stopped. The checkpoints of the last finished epoch are kept: {resume} to continue")
 
 
 def _wait(processes: list[subprocess.Popen]) -> tuple[int, int] | None:

@@ -15,6 +15,15 @@ no leak, constant or ID-like column), plus every sequence and the feature it sha
 
 With `run.select: optfs` the train stage is the select stage (pipelines.stages.select): OptFS gates,
 the pruned layout under `train/pruned_vocab`, the exported model under `train/final`.
+
+On several workers (TF_CONFIG names a cluster; `featureplex run --workers N` starts N local ones) every
+worker runs the same run. The chief (worker 0) runs it as one process does: the Beam stages (once,
+cached as always), the selection files, the MLflow parent run and every stage's child run, the train
+artifact and the registration. Every other worker runs no Beam stage and logs nothing: it waits until
+each of profile, rank and vocab carries the key it computes itself (the same data, config and rank
+artifact give the same keys, and an artifact is renamed into place whole), reads it, and trains its
+share under MultiWorkerMirroredStrategy (pipelines.training). `--force` is refused there: the others
+could not tell the chief's redone artifacts from the ones they replace, which carry the same keys.
 """
 
 from __future__ import annotations
@@ -46,6 +55,7 @@ TRAIN_ENTRIES = ("checkpoints", "optfs", "selection", "pruned_vocab", "final")  
 PENDING_KEY = "run_key"  # beside the train stage's checkpoints: the key of the run they belong to
 SELECTED_FEATURES = "selected_features.json"
 SELECTED_CONFIG = "selected_config.yaml"
+WAIT_SECONDS = 1.0  # how often a worker other than the chief looks for the artifact the chief is writing
 
 
 @dataclass
@@ -109,13 +119,16 @@ def _section(name: str) -> Callable[[FeatureplexConfig, dict], dict]:
 
 
 def _train(inputs: StageInputs, directory: Path, force: bool):
-    """The train stage under `run`: checkpoints of this key are resumed, any others cleared first."""
-    pending = directory / "checkpoints" / PENDING_KEY
-    if (force or not pending.is_file() or pending.read_text() != inputs.key) and directory.exists():
-        check_replaceable(directory, keep=TRAIN_ENTRIES)
-        shutil.rmtree(directory)
-    pending.parent.mkdir(parents=True, exist_ok=True)
-    pending.write_text(inputs.key)
+    """The train stage under `run`: checkpoints of this key are resumed, any others cleared first (by the
+    chief, under workers: the others read the checkpoints only after the first collective, which the chief
+    reaches after clearing them)."""
+    if _leads(WorkerCluster.from_environment()):
+        pending = directory / "checkpoints" / PENDING_KEY
+        if (force or not pending.is_file() or pending.read_text() != inputs.key) and directory.exists():
+            check_replaceable(directory, keep=TRAIN_ENTRIES)
+            shutil.rmtree(directory)
+        pending.parent.mkdir(parents=True, exist_ok=True)
+        pending.write_text(inputs.key)
     if inputs.config.run.select == "optfs":
         return select.run(inputs, inputs.config.train, inputs.config.optfs, directory, resume=True).final
     return train.run(inputs, inputs.config.train, directory, resume=True)
@@ -142,12 +155,31 @@ TRAIN = Stage("train", _train_payload, _train, lambda d, config: TrainArtifact.r
 TRAIN_OPTFS = Stage("train", _train_payload, _train, lambda d, config: TrainArtifact.read(d / select.FINAL), select.FINAL)
 
 
+def _leads(cluster: WorkerCluster | None) -> bool:
+    """Whether this process runs the Beam stages and tracks the run: one process, or a cluster's chief."""
+    return cluster is None or cluster.is_chief
+
+
+def check_workers(config: FeatureplexConfig, force: bool, origin: str) -> None:
+    """What a run on several workers (`origin`: --workers or TF_CONFIG) cannot do, refused before any stage."""
+    if config.run.select == "optfs":
+        raise InputError(f"{origin}: run.select optfs trains in one process (its gates and pruning are not distributed); "
+                         "give run.select: none, or run without workers")
+    if force:
+        raise InputError(f"{origin}: --force: the workers other than the chief could not tell its redone artifacts from "
+                         "the current ones (the same keys); remove the stage directories under the run's out to redo them")
+
+
 class StageCache:
-    """Runs a stage, or reads its artifact when the artifact carries the stage's current key."""
+    """Runs a stage, or reads its artifact when the artifact carries the stage's current key.
+
+    `follows` (a worker other than the chief): the chief's artifacts are waited for and read instead of run,
+    and the train stage runs untracked (the chief tracks it)."""
 
     def __init__(self, root: Path, common: dict, force: bool, summary: RunSummary,
-                 on_stage: Callable[[str, str], None]):
+                 on_stage: Callable[[str, str], None], follows: bool = False):
         self.root, self.common, self.force, self.summary, self.on_stage = root, common, force, summary, on_stage
+        self.follows = follows
         self.keys: dict[str, str] = {}
 
     def step(self, stage: Stage, inputs: StageInputs) -> Any:
@@ -157,9 +189,13 @@ class StageCache:
 
         directory = self.root / stage.name
         key = self.keys[stage.name] = stage_key(stage.name, {**self.common, **stage.payload(inputs.config, self.keys)})
+        if self.follows and stage.name != TRAIN.name:
+            self._wait_for_chief(stage.name, directory / stage.keyed, key)
         if not self.force and current_key(directory / stage.keyed) == key:
             self._done(stage.name, "skipped")
             return stage.read(directory, inputs.config)
+        if self.follows:
+            return stage.run(inputs.with_artifacts(key=key), directory, self.force)  # this worker's share: None
         self.on_stage(stage.name, "start")
         with tracked_run(stage.name, tags={"featureplex.stage": stage.name}, nested=True):
             mlflow.log_params(flatten({"key": key[:16]}))
@@ -169,6 +205,13 @@ class StageCache:
             log_artifacts(artifact.logged_files(directory / stage.keyed), stage.name)
         self._done(stage.name, "ran")
         return artifact
+
+    def _wait_for_chief(self, name: str, directory: Path, key: str) -> None:
+        """Until the artifact at `directory`, which the chief runs, carries `key` (a worker other than the chief)."""
+        if current_key(directory) != key:
+            self.on_stage(name, "waiting")
+            while current_key(directory) != key:
+                time.sleep(WAIT_SECONDS)
 
     def _done(self, name: str, state: str) -> None:
         self.summary.stages[name] = state
@@ -183,35 +226,33 @@ def run_pipeline(
     force: bool = False,
     beam_args: Sequence[str] = (),
     on_stage: Callable[[str, str], None] = lambda stage, status: None,
-) -> RunSummary:
-    """Run every stage for the config at `config_path`; `on_stage(stage, 'start' | 'ran' | 'skipped')`."""
+) -> RunSummary | None:
+    """Run every stage for the config at `config_path`; `on_stage(stage, 'start' | 'ran' | 'skipped' | 'waiting')`.
+    Under TF_CONFIG, the chief's summary; None on the other workers (module docstring)."""
     import mlflow
 
     from featureplex.pipelines.tracking import flatten, log_artifacts, tracked_run
 
-    if WorkerCluster.from_environment() is not None:
-        # every worker would run the Beam stages and write the same artifacts; the train stage alone is distributed
-        raise InputError("run: TF_CONFIG names a cluster; `featureplex run` trains in one process. Run it once without "
-                         "TF_CONFIG, then `featureplex train` on every worker with the run's selected_config.yaml and "
-                         "vocab (docs/distributed.md)")
+    cluster = WorkerCluster.from_environment()  # a bad TF_CONFIG: one line before any data is read
     inputs = resolve_inputs(data, config_path, label, beam_args)
     config = inputs.config
+    if cluster is not None:
+        check_workers(config, force, "TF_CONFIG")
     root = Path(out or config.run.out)
     root.mkdir(parents=True, exist_ok=True)
     fingerprint = inputs.dataset.fingerprint()
     summary = RunSummary(root)
     stages = StageCache(root, {"data": fingerprint, "label": inputs.schema.label,
-                               "features": config.model_dump(mode="json")["features"]}, force, summary, on_stage)
+                               "features": config.model_dump(mode="json")["features"]}, force, summary, on_stage,
+                        follows=not _leads(cluster))
+    if not _leads(cluster):
+        _run_stages(stages, inputs, root, summary)  # this worker's share of the training: nothing tracked or reported
+        return None
     with tracked_run("featureplex-run", tags={"featureplex.stage": "run", "featureplex.data_fingerprint": fingerprint}) as parent:
         summary.run_id = parent.info.run_id
         mlflow.log_params(flatten({"dataset": inputs.data_path, "config": str(config_path)}))
-        stages.step(PROFILE, inputs)
-        ranked = stages.step(RANK, inputs)
-        selected = _selected_inputs(inputs, ranked, root, summary)
-        stages.keys["features"] = summary.kept_features
-        vocabulary = stages.step(VOCAB, selected)
+        ranked, vocabulary, trained = _run_stages(stages, inputs, root, summary)
         optfs = config.run.select == "optfs"
-        trained = stages.step(TRAIN_OPTFS if optfs else TRAIN, selected.with_artifacts(vocab=vocabulary))
         summary.metrics, summary.model_uri = trained.metrics, trained.model_uri
         summary.parameters = trained.card["layout"]["parameters"]  # the pruned layout's under OptFS
         summary.parameters_before_optfs = vocabulary.layout.parameters if optfs else None
@@ -224,12 +265,28 @@ def run_pipeline(
     return summary
 
 
-def _selected_inputs(inputs: StageInputs, ranked: RankArtifact, root: Path, summary: RunSummary) -> StageInputs:
+def _run_stages(stages: StageCache, inputs: StageInputs, root: Path, summary: RunSummary):
+    """profile -> rank -> the selection -> vocab -> train: (the rank, vocab and train artifacts; the train
+    artifact None on a worker other than the chief)."""
+    stages.step(PROFILE, inputs)
+    ranked = stages.step(RANK, inputs)
+    selected = _selected_inputs(inputs, ranked, root, summary, write=not stages.follows)
+    stages.keys["features"] = summary.kept_features
+    vocabulary = stages.step(VOCAB, selected)
+    trained = stages.step(TRAIN_OPTFS if inputs.config.run.select == "optfs" else TRAIN,
+                          selected.with_artifacts(vocab=vocabulary))
+    return ranked, vocabulary, trained
+
+
+def _selected_inputs(inputs: StageInputs, ranked: RankArtifact, root: Path, summary: RunSummary,
+                     write: bool = True) -> StageInputs:
     """The inputs of vocab and train: only the chosen features, the rank artifact at hand; the choice is
-    written beside the stages (selected_features.json, selected_config.yaml)."""
+    written beside the stages (selected_features.json, selected_config.yaml) unless `write` is False (a
+    worker other than the chief)."""
     selected, kept = chosen_by_rank(inputs, ranked)
-    write_json(root / SELECTED_FEATURES, kept)
-    (root / SELECTED_CONFIG).write_text(yaml.safe_dump(selected.config.model_dump(mode="json"), sort_keys=False))
+    if write:
+        write_json(root / SELECTED_FEATURES, kept)
+        (root / SELECTED_CONFIG).write_text(yaml.safe_dump(selected.config.model_dump(mode="json"), sort_keys=False))
     summary.kept_features = kept
     return selected
 

@@ -134,3 +134,21 @@ def printing_dry_run() -> Iterator[None]:
         for warning in job.warnings:
             click.echo(f"warning: {warning}", err=True)
         raise click.exceptions.Exit(0) from None
+
+
+def rerun_as_workers(ctx: click.Context, workers: int, resume: str) -> None:
+    """`--workers N`: this command again, less `--workers`, as N local worker processes of one cluster
+    (pipelines.local_workers); a worker's failure is the command's one line, saying how to `resume`, and exit
+    code 1."""
+    from featureplex.pipelines.cluster import WorkerCluster
+    from featureplex.pipelines.local_workers import WorkerFailed, run_local_workers
+
+    if WorkerCluster.from_environment() is not None:
+        raise InputError("--workers: TF_CONFIG already names a cluster; give one or the other")
+    args = ctx.obj["args"]
+    at = next(i for i, arg in enumerate(args) if arg == "--workers" or arg.startswith("--workers="))
+    try:
+        run_local_workers(workers, args[:at] + args[at + (1 if "=" in args[at] else 2):], resume)
+    except WorkerFailed as failure:
+        click.echo(f"error: {failure}", err=True)
+        raise click.exceptions.Exit(1) from None

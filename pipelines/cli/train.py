@@ -8,7 +8,7 @@ import time
 import click
 
 from featureplex.features.errors import InputError
-from featureplex.pipelines.cli.options import data_arguments, guard_options, guarded, warning_lines, with_flags
+from featureplex.pipelines.cli.options import data_arguments, guard_options, guarded, rerun_as_workers, warning_lines, with_flags
 from featureplex.pipelines.cluster import WorkerCluster
 from featureplex.pipelines.inputs import StageInputs, resolve_inputs
 
@@ -57,7 +57,9 @@ def train(ctx, data, config_path, label, vocab_dir, out, model, epochs, batch_si
     params = with_flags(inputs.config.train, flags, {key: "--" + key.replace("_", "-") for key in flags}, "train")
     cluster = WorkerCluster.from_environment()  # a bad TF_CONFIG: one line, before TensorFlow loads
     if workers > 1:
-        run_workers(ctx, workers, cluster, select)
+        if select == "optfs":
+            raise InputError("--workers: --select optfs trains in one process; give --workers 1")
+        rerun_as_workers(ctx, workers, "rerun with --resume")
         return
     if cluster is not None and select == "optfs":
         raise InputError("--select optfs: trains in one process; unset TF_CONFIG (multi-worker training is `--select none`)")
@@ -86,23 +88,6 @@ def train(ctx, data, config_path, label, vocab_dir, out, model, epochs, batch_si
         table.add_row(name, f"{value:.4f}" if isinstance(value, float) else str(value))
     console.print(table)
     click.echo(f"saved model: {outcome.saved_model}\nmlflow run: {outcome.run_id}")
-
-
-def run_workers(ctx: click.Context, workers: int, cluster, select: str) -> None:
-    """`--workers N`: this command again as N local worker processes (pipelines.local_workers)."""
-    from featureplex.pipelines.local_workers import WorkerFailed, run_local_workers
-
-    if cluster is not None:
-        raise InputError("--workers: TF_CONFIG already names a cluster; give one or the other")
-    if select == "optfs":
-        raise InputError("--workers: --select optfs trains in one process; give --workers 1")
-    args = ctx.obj["args"]
-    at = next(i for i, arg in enumerate(args) if arg == "--workers" or arg.startswith("--workers="))
-    try:
-        run_local_workers(workers, args[:at] + args[at + (1 if "=" in args[at] else 2):])
-    except WorkerFailed as failure:
-        click.echo(f"error: {failure}", err=True)
-        raise click.exceptions.Exit(1) from None
 
 
 def run_optfs(inputs: StageInputs, vocab_dir: str, out: str, params, resume: bool, report):

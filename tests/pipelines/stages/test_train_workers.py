@@ -1,5 +1,6 @@
 """`featureplex train --workers 2`: two local worker processes under MultiWorkerMirroredStrategy (gRPC on
-127.0.0.1) against one process, a worker killed midway and the run resumed, TF_CONFIG errors."""
+127.0.0.1) against one process, a worker killed midway and the run resumed, early stopping with evaluations
+every few steps and gradient clipping, TF_CONFIG errors."""
 
 import json
 import os
@@ -17,6 +18,7 @@ from featureplex.pipelines.cli import run_command
 from featureplex.pipelines.cluster import WorkerCluster, check_cluster_fits, parse_tf_config, tf_config
 from featureplex.pipelines.datasets.synth import generate_synthetic
 from featureplex.pipelines.stages.vocab import build_vocabulary
+from featureplex.serving.predictor import SavedModelPredictor
 from tests.conftest import REPO
 
 CONFIG = "user: user_id\nfeatures:\n  leak_label: {role: ignore}\n  noise_row_id: {role: ignore}\nvocab: {dimension: 8}\n"
@@ -81,6 +83,26 @@ def test_two_workers_match_one_and_a_killed_worker_resumes(cli, prepared, tmp_pa
     assert abs(val_auc(out) - val_auc(tmp_path / "one")) < 0.005
 
 
+def test_early_stopping_eval_steps_and_clipping_on_two_workers(cli, prepared, tmp_path):
+    # evaluations every 3 steps and patience 1 at a learning rate at which the validation AUC falls within the
+    # first epoch (22 steps of 512 rows: never a multiple of 3): both workers stop together in mid-epoch
+    config = tmp_path / "config.yaml"
+    config.write_text(CONFIG + "train: {patience: 1, eval_steps: 3, gradient_clip_norm: 1.0}\n")
+    out = tmp_path / "out"
+    args = ["train", prepared / "data", "--allow-suspect-columns", "--config", config, "--vocab", prepared / "vocab",
+            "--out", out, "--batch-size", "512", "--model", "dnn", "--epochs", "4", "--learning-rate", "0.05", "--workers", "2"]
+    result = cli(*args, env={"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"})
+    assert result.returncode == 0, result.stderr
+    history = json.loads((out / "history.json").read_text())
+    assert history[-1]["stopped"] and not any(record["stopped"] for record in history[:-1])
+    assert len(history) >= 2 and all(record["step"] % 3 == 0 for record in history)  # no epoch's end reached
+    best = max(history, key=lambda record: record["val_auc"])
+    assert best["step"] < history[-1]["step"] and val_auc(out) == best["val_auc"]  # the best weights kept
+    examples = [json.loads(line) for line in (out / "input_example.jsonl").read_text().splitlines()]
+    probabilities = SavedModelPredictor(str(out / "saved_model")).predict_rows(examples)["probability"]
+    assert len(probabilities) == len(examples) and all(0 < p < 1 for p in probabilities)
+
+
 @pytest.mark.parametrize("tf_config_text, expected", [
     ("{not json", "TF_CONFIG: not JSON"),
     ('{"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}, "task": {"type": "worker", "index": 2}}',
@@ -101,13 +123,6 @@ def test_workers_and_tf_config_together_are_refused(prepared, tmp_path, monkeypa
     monkeypatch.setenv("TF_CONFIG", tf_config(["127.0.0.1:1", "127.0.0.1:2"], 0))
     assert run_command(train_args(prepared, tmp_path / "out", "--workers", "2")) == 2
     assert capsys.readouterr().err == "error: --workers: TF_CONFIG already names a cluster; give one or the other\n"
-
-
-def test_run_under_a_cluster_points_to_train(prepared, monkeypatch, capsys):
-    monkeypatch.setenv("TF_CONFIG", tf_config(["127.0.0.1:1", "127.0.0.1:2"], 1))
-    assert run_command(["run", str(prepared / "config.yaml"), "--data", str(prepared / "data")]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("error: run: TF_CONFIG names a cluster;") and err.count("\n") == 1, err
 
 
 def test_the_chief_comes_first_and_one_task_is_no_cluster():
