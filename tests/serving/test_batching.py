@@ -66,6 +66,7 @@ def test_past_max_queue_requests_get_503_with_retry_after(saved_model, tmp_path)
         assert statuses == [200, 200, 503, 503, 503, 503]
         busy = next(answer for answer in answers if answer.status_code == 503)
         assert busy.headers["retry-after"] == "1" and "(--max-queue)" in busy.json()["error"]
+        assert busy.headers.get("connection") != "close"  # its unread body is dropped, the connection kept
 
 
 def test_past_max_queue_rows_requests_get_503(saved_model, tmp_path):
