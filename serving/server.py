@@ -10,13 +10,16 @@ Endpoints, as TF Serving's REST API routes them (so a client can move to TF Serv
 The served version is `ServerOptions.version` (1, or the registry's version), its labels the registry
 alias it was served by. Errors are JSON {"error": "..."}: 400 bad request naming the field, 404
 unknown model, version or endpoint, 405 wrong method, 413 over a limit (request_limits.py), 503 with
-Retry-After when `max_queue` requests are in progress, or when a decoded request would take the rows
-waiting for or in the model past `max_queue_rows`: once the model is saturated, every request or row
-admitted beyond that only adds to everyone's latency (Little's law: latency = in progress / throughput).
-The request bound answers before the body is read; the row bound, which holds whatever the request
-size (8 requests of 256 rows saturate a model as 2,000 requests of 1 row do not), once it is decoded. No request body gets a 500: every
-value is checked before the model runs (feature_values.py); an internal error is logged and answered
-with a one-line 500 that carries no request data.
+Retry-After when `max_queue` requests are in progress, or when a request would take the rows waiting
+for or in the model past `max_queue_rows`: once the model is saturated, every request or row admitted
+beyond that only adds to everyone's latency (Little's law: latency = in progress / throughput).
+The request bound answers before the body is read. The row bound holds whatever the request size
+(8 requests of 256 rows saturate a model as 2,000 requests of 1 row do not); it answers before the
+body is decoded when the rows in progress already reach it (every request has >= 1 row, so any would
+pass it; the body is read and dropped, which keeps the connection), else once the body is decoded and
+its rows are known. With nothing in progress a request always passes both. No request body gets a
+500: every value is checked before the model runs (feature_values.py); an internal error is logged and
+answered with a one-line 500 that carries no request data.
 """
 
 from __future__ import annotations
@@ -152,6 +155,9 @@ def create_app(predictor: SavedModelPredictor, options: ServerOptions) -> FastAP
         return error_response(503, f"server busy: {why}; retry after {RETRY_AFTER_SECONDS} s",
                               {"Retry-After": str(RETRY_AFTER_SECONDS)})
 
+    def rows_busy() -> Response:
+        return busy(f"{rows_in_progress} rows waiting for the model, the limit is {max_queue_rows} (--max-queue-rows)")
+
     async def admitted_predict(request: Request) -> Response:
         """At most `max_queue` predict requests in progress (being read, checked, waiting or in the model);
         past it a 503 at once, before the body is read."""
@@ -170,12 +176,14 @@ def create_app(predictor: SavedModelPredictor, options: ServerOptions) -> FastAP
         """Read, check and encode the request on its own, then wait for its share of a model call."""
         nonlocal rows_in_progress
         body = await read_body(request, options.limits.body_bytes)
+        if rows_in_progress >= max_queue_rows:  # any request (>= 1 row) would pass it: refused without decoding
+            return rows_busy()
         if len(body) > THREAD_BODY_BYTES:
             encoded, row_format = await asyncio.to_thread(decode, predictor, body)
         else:
             encoded, row_format = decode(predictor, body)
         if rows_in_progress and rows_in_progress + encoded.rows > max_queue_rows:  # one request always passes
-            return busy(f"{rows_in_progress} rows waiting for the model, the limit is {max_queue_rows} (--max-queue-rows)")
+            return rows_busy()
         rows_in_progress += encoded.rows
         try:
             outputs = await queue.predict(encoded)

@@ -25,7 +25,8 @@ POSITIVE = click.IntRange(min=1)
                    "HTTP 503 with Retry-After. Raise it to trade latency for throughput.")
 @click.option("--max-queue-rows", default=None, type=POSITIVE,
               help="Rows waiting for or in a model call at once (default: 2 x --max-rows); a request that would pass "
-                   "it gets HTTP 503 with Retry-After once decoded (a request alone always passes).")
+                   "it gets HTTP 503 with Retry-After (a request alone always passes). Once the rows in progress "
+                   "reach it, every request is refused before its body is decoded.")
 @click.option("--batch-window-ms", default=0.0, show_default=True, type=click.FloatRange(min=0),
               help="Wait this long after a request for others to share its model call (requests that wait "
                    "while the model is busy share the next call anyway).")

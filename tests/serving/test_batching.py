@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -65,9 +66,10 @@ def test_past_max_queue_requests_get_503_with_retry_after(saved_model, tmp_path)
         assert statuses == [200, 200, 503, 503, 503, 503]
         busy = next(answer for answer in answers if answer.status_code == 503)
         assert busy.headers["retry-after"] == "1" and "(--max-queue)" in busy.json()["error"]
+        assert busy.headers.get("connection") != "close"  # its unread body is dropped, the connection kept
 
 
-def test_past_max_queue_rows_requests_get_503_once_decoded(saved_model, tmp_path):
+def test_past_max_queue_rows_requests_get_503(saved_model, tmp_path):
     """--max-queue-rows 6: two 3-row requests wait for the window, the other four would pass 6 rows."""
     with running_server(saved_model, tmp_path / "log", "--max-queue-rows", "6", "--batch-window-ms", "1500") as running:
         answers = send_together(running.url, [json.dumps({"instances": ROWS}).encode()] * 6)
@@ -75,6 +77,28 @@ def test_past_max_queue_rows_requests_get_503_once_decoded(saved_model, tmp_path
         busy = next(answer for answer in answers if answer.status_code == 503)
         assert busy.headers["retry-after"] == "1"
         assert busy.json()["error"] == ("server busy: 6 rows waiting for the model, the limit is 6 (--max-queue-rows); "
+                                        "retry after 1 s")
+
+
+def test_once_the_rows_reach_max_queue_rows_a_request_is_refused_before_its_body_is_decoded(saved_model, tmp_path):
+    """--max-queue-rows 3: while a 3-row request waits for the window, a body that is not even JSON gets the
+    row bound's 503 (it was refused without decoding), on a connection that stays open; once answered, its 400."""
+    malformed = b'{"instances": [not json'
+    with running_server(saved_model, tmp_path / "log", "--max-queue-rows", "3", "--batch-window-ms", "1500") as running:
+        predict = f"{running.url}/v1/models/default:predict"
+        with ThreadPoolExecutor(1) as pool, httpx.Client(timeout=60) as client:
+            waiting = pool.submit(httpx.post, predict, json={"instances": ROWS}, timeout=60)
+            answers = []
+            while not waiting.done():
+                answers.append(client.post(predict, content=malformed, headers={"content-type": "application/json"}))
+                time.sleep(0.02)
+            answers.append(client.post(predict, content=malformed, headers={"content-type": "application/json"}))
+            assert waiting.result().status_code == 200
+        assert {answer.status_code for answer in answers} == {400, 503}
+        assert answers[-1].status_code == 400 and "malformed JSON" in answers[-1].json()["error"]
+        busy = next(answer for answer in answers if answer.status_code == 503)
+        assert busy.headers["retry-after"] == "1" and busy.headers.get("connection") != "close"
+        assert busy.json()["error"] == ("server busy: 3 rows waiting for the model, the limit is 3 (--max-queue-rows); "
                                         "retry after 1 s")
 
 
