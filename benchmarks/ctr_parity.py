@@ -393,7 +393,7 @@ def run_featureplex(dataset: str, paths: dict, features: dict, args) -> list[dic
         print(f"  featureplex: {time.perf_counter() - started:.0f} s", flush=True)
     wanted = {run["key"] for run in runs}
     done = results_path.read_text().splitlines() if results_path.exists() else []
-    return [r for r in map(json.loads, done) if r["key"] in wanted]
+    return list({r["key"]: r for r in map(json.loads, done) if r["key"] in wanted}.values())  # a key rerun: the last
 
 
 # ---------------------------------------------------------------- tables
