@@ -48,8 +48,7 @@ FUXICTR = {
     "vocab": {"dimension": 10, "min_count": 1},
     "train": {"batch_size": 512, "learning_rate": 1e-3, "learning_rate_decay": 1.0, "plateau_factor": 0.1,
               "plateau_patience": 1, "min_learning_rate": 1e-6, "patience": 2, "epochs": 40, "embedding_l2": 0.05,
-              "embedding_initializer": "normal", "embedding_init_scale": 1e-4, "adam_epsilon": 1e-8,
-              "gradient_clip_norm": 10.0},
+              "embedding_initializer": "normal", "adam_epsilon": 1e-8, "gradient_clip_norm": 10.0},
     "model": {"hidden_units": [400, 400, 400], "batch_norm": True, "batch_norm_momentum": 0.9, "dropout": 0.2},
 }
 # each of FuxiCTR's choices and featureplex's default for it (a part of a variant: vocab, train, model)
@@ -57,7 +56,7 @@ DIFFERENCES = {
     "bn momentum 0.99": {"model": {"batch_norm_momentum": 0.99}},
     "no batch norm": {"model": {"batch_norm": False}},
     "no dropout": {"model": {"dropout": 0.0}},
-    "normal init 0.01 (featureplex's)": {"train": {"embedding_init_scale": None}},
+    "uniform init": {"train": {"embedding_initializer": "uniform"}},
     "no embedding l2": {"train": {"embedding_l2": 0.0}},
     "embedding l2 1e-5": {"train": {"embedding_l2": 1e-5}},
     "no plateau cuts": {"train": {"plateau_factor": 1.0}},
@@ -70,11 +69,10 @@ DIFFERENCES = {
     "batch 1024": {"train": {"batch_size": 1024}},
 }
 ADDITIONS = {  # to featureplex's defaults
-    "normal init 1e-4 (FuxiCTR's)": {"train": {"embedding_init_scale": 1e-4}},
-    "uniform init (the former default)": {"train": {"embedding_initializer": "uniform"}},
+    "normal init": {"train": {"embedding_initializer": "normal"}},
     "40 epochs": {"train": {"epochs": 40}},
     "40 epochs, plateau cuts": {"train": {"epochs": 40, "plateau_factor": 0.1}},
-    "normal init 1e-4, 40 epochs, plateau cuts": {"train": {"embedding_init_scale": 1e-4, "epochs": 40, "plateau_factor": 0.1}},
+    "normal init, 40 epochs, plateau cuts": {"train": {"embedding_initializer": "normal", "epochs": 40, "plateau_factor": 0.1}},
     "adam eps 1e-8": {"train": {"adam_epsilon": 1e-8}},
     "clipping at 10": {"train": {"gradient_clip_norm": 10.0}},
     "embedding l2 1e-5": {"train": {"embedding_l2": 1e-5}},

@@ -208,7 +208,7 @@ def with_overrides(config: dict, overrides: list[str]) -> dict:
 
 def featureplex_runs(features: dict, args) -> list[dict]:
     runs = []
-    for variant in ("shared", "defaults") + (("optfs",) if args.optfs else ()):
+    for variant in tuple(args.variants) + (("optfs",) if args.optfs else ()):
         for model in models_for(features, args.models):
             if variant == "optfs" and model in SEQUENCE_MODELS:
                 continue
@@ -505,6 +505,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="compute threads of each platform; 0: their defaults")
     parser.add_argument("--work", type=Path, default=REPO / ".bench" / "ctr_parity")
     parser.add_argument("--venv", type=Path, default=REPO / ".bench" / "fuxictr-venv")
+    parser.add_argument("--variants", nargs="+", choices=("shared", "defaults"), default=["shared", "defaults"],
+                        help="featureplex's variants to run and print")
     parser.add_argument("--fresh", action="store_true",
                         help="rerun the selected runs (data sets, models, seeds, platforms) even where a result with the same "
                              "settings is there (the code changed); other results are kept")

@@ -172,9 +172,9 @@ class TrainParams(StrictModel):
                     "embedding_regularizer (its (lambda / p) * ||T||_p^p with p = 2), so the same number means the same penalty",
     )
     embedding_initializer: Literal["normal", "uniform"] = Field(
-        "normal", description="normal: N(0, scale^2) (FuxiCTR's, at scale 1e-4); uniform: U(-scale, scale), Keras'. The padding row starts at zero")
+        "uniform", description="normal: N(0, scale^2), FuxiCTR's; uniform: U(-scale, scale), Keras'. The padding row starts at zero")
     embedding_init_scale: float | None = Field(
-        None, gt=0, description="std of `normal` or bound of `uniform`; null: 0.01 for normal (FuxiCTR: 1e-4), 0.05 for uniform (Keras)")
+        None, gt=0, description="std of `normal` or bound of `uniform`; null: 1e-4 for normal (FuxiCTR), 0.05 for uniform (Keras)")
     seed: int = 0
 
     @field_validator("validation_fraction")

@@ -1,14 +1,16 @@
 """How the multiplexed embedding's table starts and how it is penalised: FuxiCTR's conventions as options.
 
 Initialisers (`table_initializer`):
-- "normal" (the default): T ~ N(0, scale^2), scale 0.01 by default; FuxiCTR's FeatureEmbedding uses 1e-4
-  (`nn.init.normal_(std=1e-4)`). A row starts small against what training makes of it, so rows of values
-  trained by a few examples stay close together (the model can read "rare" from them) and an untrained
-  row contributes little. 0.01 rather than FuxiCTR's 1e-4: on Criteo 10k 1e-4 cost 0.007-0.010 test AUC
-  against 0.01 while the Amazon CTR rows gained 0.002-0.003 from it; 0.01 was within 0.003 of the best
-  scale tried on all three real data sets, and 0.05-uniform (Keras', the former default) 0.008 below it on
-  the Amazon rows (benchmarks/README.md, ctr_parity.py).
-- "uniform": T ~ U(-scale, scale), scale 0.05 by default: Keras' "uniform".
+- "normal": T ~ N(0, scale^2), scale 1e-4 by default: FuxiCTR's FeatureEmbedding
+  (`nn.init.normal_(std=1e-4)`). Rows start near each other, so values trained by a few examples stay
+  close together (the model can read "rare" from them) and an untrained row contributes almost nothing.
+- "uniform" (the default): T ~ U(-scale, scale), scale 0.05 by default: Keras' "uniform".
+Neither is best everywhere (benchmarks/README.md, ctr_parity.py): on the Amazon CTR rows, where rare
+items are mostly negatives, normal (1e-4 to 1e-2) scored 0.004-0.008 test AUC above uniform; on Criteo 10k
+normal 1e-4 scored 0.007-0.010 below it; on the project's synthetic data (the quickstart's DCN and DNN)
+normal 0.01 and 0.02 scored up to 0.04 below it, validation AUC falling after the first epoch: small
+rows memorise the many rare IDs there. Uniform stays the default; normal is the choice where rare or
+unseen values carry the label.
 Either way the padding row (row 0) starts at zero, as FuxiCTR's `padding_idx` row.
 
 Regulariser (`table_regularizer`): FuxiCTR's `embedding_regularizer` with p = 2 adds
@@ -24,7 +26,7 @@ import tensorflow as tf
 
 from featureplex.features.embedding.layout import PADDING_ROW
 
-DEFAULT_SCALES = {"normal": 0.01, "uniform": 0.05}
+DEFAULT_SCALES = {"normal": 1e-4, "uniform": 0.05}
 
 
 @tf.keras.utils.register_keras_serializable("featureplex")

@@ -1,4 +1,4 @@
-"""The embedding table's initialisers (N(0, 0.01^2) by default, FuxiCTR's N(0, 1e-4) and Keras' uniform, padding row zero) and its L2
+"""The embedding table's initialisers (FuxiCTR's N(0, 1e-4) and Keras' uniform, padding row zero) and its L2
 penalty with FuxiCTR's scaling."""
 
 import numpy as np
@@ -14,7 +14,7 @@ def test_padding_row_is_zero_and_the_rest_is_the_base():
     np.testing.assert_array_equal(table, [[0, 0], [1, 1], [1, 1]])
 
 
-@pytest.mark.parametrize("kind, scale, std", [("normal", None, 0.01), ("normal", 1e-4, 1e-4),
+@pytest.mark.parametrize("kind, scale, std", [("normal", None, 1e-4), ("normal", 0.01, 0.01),
                                               ("uniform", None, 0.05 / np.sqrt(3)), ("uniform", 0.2, 0.2 / np.sqrt(3))])
 def test_scales(kind, scale, std):
     tf.keras.utils.set_random_seed(0)
