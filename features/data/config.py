@@ -193,8 +193,10 @@ class OptFsParams(StrictModel):
     final_tau: float = Field(200.0, gt=1, description="temperature at the last search epoch (tau starts at 1)")
     search_epochs: int = Field(20, ge=2)
     search_steps: int = Field(
-        1000, ge=0, description="at least this many gate updates: on small data the search runs more epochs than "
-                                "search_epochs (a gate the data does not hold up closes after m0 / gate_learning_rate = 500)")
+        0, ge=0, description="at least this many gate updates: on small data the search runs more epochs than search_epochs "
+                             "(a gate the data does not hold up closes after m0 / gate_learning_rate = 500 updates); with the "
+                             "default penalty 1,000 pruned 80-95% of the embedding on the real data sets and cost 0.005-0.13 "
+                             "test AUC: lower optfs.penalty with it")
     rewind_epoch: int = Field(0, ge=0, description="the other weights rewind to their values at the start of this search epoch")
     gate_learning_rate: float = Field(1e-3, gt=0, description="Adam (no weight decay) on the gate logits")
 

@@ -5,7 +5,9 @@
    the search runs more epochs, enough for `search_steps` gate updates: Adam moves a logit about
    gate_learning_rate per step, so a gate the data does not hold up needs m0 / gate_learning_rate (500 at
    the defaults) updates of the penalty alone to close; 20 epochs of 8 batches (Criteo 10k) left every gate
-   open, and OptFS returned the unpruned model;
+   open, and OptFS returned the unpruned model. 1,000 updates at the default penalty went the other way on
+   the real data sets (80-95% of the embedding pruned, 0.005-0.13 test AUC lost), so it is 0 (off) unless
+   set, with a lower penalty;
 2. the mask m > 0 of the last search epoch is frozen (hard gates 1[m > 0], logits no longer
    trained), the other weights rewound to the snapshot;
 3. retrain with hard gates and early stopping on validation AUC.

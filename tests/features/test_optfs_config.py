@@ -8,7 +8,7 @@ from featureplex.features.errors import InputError
 
 def test_defaults_follow_the_reference():
     optfs = parse_config({}).optfs
-    assert (optfs.final_tau, optfs.search_epochs, optfs.rewind_epoch, optfs.search_steps) == (200.0, 20, 0, 1000)
+    assert (optfs.final_tau, optfs.search_epochs, optfs.rewind_epoch, optfs.search_steps) == (200.0, 20, 0, 0)
 
 
 @pytest.mark.parametrize("section, key", [
