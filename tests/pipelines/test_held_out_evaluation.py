@@ -163,6 +163,26 @@ def test_evaluate_bad_data_is_one_line_naming_the_file_and_column(trained, tmp_p
     assert not (tmp_path / "o").exists()
 
 
+def test_predict_scores_parquet_as_the_saved_model_does(trained, tmp_path, capsys):
+    import polars as pl
+
+    labels, logits, _ = saved_model_logits(trained, "test")
+    expected = 1 / (1 + np.exp(-logits))
+    for output in ("out.parquet", "out.jsonl"):  # batches of 64 rows: several requests, the last one short
+        assert run_command(["predict", str(trained / "model" / "saved_model"), "--input", str(trained / "test.parquet"),
+                            "--output", str(tmp_path / output), "--batch-size", "64"]) == 0
+        read = pl.read_parquet if output.endswith(".parquet") else pl.read_ndjson
+        np.testing.assert_allclose(read(tmp_path / output)["probability"].to_numpy(), expected, rtol=1e-5)
+        notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note:")]
+        assert notes == ["note: ignored the columns the model does not use: event_time, label, user_id"]
+    bad = tmp_path / "bad.parquet"
+    table = pq.read_table(trained / "test.parquet")
+    pq.write_table(table.set_column(table.column_names.index("city"), "city", pa.array(np.arange(table.num_rows))), bad)
+    assert run_command(["predict", str(trained / "model" / "saved_model"), "--input", str(bad)]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == [f"error: {bad}: column 'city' has type int64; the model takes text"]
+
+
 def test_a_split_of_data_set_beside_a_validation_file_is_said_to_be_unused(trained, recwarn):
     from featureplex.features.data.config import TrainParams
     from featureplex.pipelines.held_out import UnusedSplitWarning, open_held_out
