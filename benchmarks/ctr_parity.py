@@ -268,7 +268,7 @@ def featureplex_cli_run(splits: dict, work: Path, run: dict) -> dict:
     config = work / f"config-{run['key']}.yaml"
     train = {**run["config"].get("train", {}), "model_parameters": run["parameters"]}
     config.write_text(yaml.safe_dump({**run["config"], "train": train}))
-    out = work / "model"
+    out = work / "model" / run["key"]  # a run's own: two invocations on one data set must not share it
     shutil.rmtree(out, ignore_errors=True)
     argv = ["train", splits["train"], "--validation", splits["valid"], "--test", splits["test"], "--vocab", str(vocab_dir),
             "--config", str(config), "--out", str(out), "--model", run["model"], "--seed", str(run["seed"]),
@@ -306,7 +306,7 @@ def featureplex_stage_run(splits: dict, work: Path, run: dict) -> dict:
     params = config.train.model_copy(update={"model": run["model"], "model_parameters": run["parameters"],
                                              "seed": run["seed"]})
     inputs = resolve_inputs(Path(splits["train_valid"]).parent, config).with_artifacts(vocab=VocabArtifact.read(vocab_dir))
-    checkpoints = work / "model"
+    checkpoints = work / "model" / run["key"]  # a run's own: two invocations on one data set must not share it
     shutil.rmtree(checkpoints, ignore_errors=True)
     started = time.perf_counter()
     extra = {}
@@ -323,6 +323,7 @@ def featureplex_stage_run(splits: dict, work: Path, run: dict) -> dict:
     seconds = time.perf_counter() - started
     features, labels = to_feature_dict(pq.read_table(splits["test"]), raw_specs, "label")
     scores = model(features, training=False).numpy()[:, 0].astype(np.float64)
+    shutil.rmtree(checkpoints, ignore_errors=True)
     return {**test_metrics(labels, scores), "best_epoch": best_epoch, "epochs": len(history),
             "validation_auc": [r["val_auc"] for r in history], "seconds": seconds, **extra}
 
