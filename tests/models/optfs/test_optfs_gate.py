@@ -189,10 +189,16 @@ def test_a_tail_gate_pays_the_penalty_of_every_value_it_covers():
         "f": pa.array(["a", "a", "b", "b", "c", "d", "e"]),
         "g": pa.array(["x", "x", "x", "y", "y", "y", "y"]),
     }))
-    layout = build_layout(counts, VocabParams(dimension=4, min_count=1), {"f": FeatureConfig(top_k=2)})
+    layout = build_layout(counts, VocabParams(dimension=4, min_count=1, tail_share=0.25), {"f": FeatureConfig(top_k=2)})
     weights = penalty_weights(layout, OptFsGate(layout, penalty=0.01).size)
     _, tails = gate_space(layout)
     assert (weights[tails["f"]], weights[tails["g"]]) == (3.0, 1.0)  # f: c, d, e outside the head; g: none
+    # collisionless (hybrid without a budget): the out-of-vocabulary row is one row, penalised as one
+    layout = build_layout(counts, VocabParams(dimension=4, min_count=1), {"f": FeatureConfig(top_k=2)})
+    assert layout.mode == "collisionless"
+    weights = penalty_weights(layout, OptFsGate(layout, penalty=0.01).size)
+    _, tails = gate_space(layout)
+    assert (weights[tails["f"]], weights[tails["g"]]) == (1.0, 1.0)
 
 
 @pytest.mark.parametrize("name", ["lr", "dnn", "dcn", "autoint+", "din", "hstu"])
