@@ -85,7 +85,7 @@ def main() -> None:
         print(f"dropped fields: {selected.dropped}")
         final = selected.final.metrics
         print(f"unpruned  val_auc {base.metrics['val_auc']:.4f}  embedding params {selected.parameters_before}  ({base_time:.0f}s)")
-        print(f"search    val_auc {selected.search_metrics.get('val_auc', float('nan')):.4f}")
+        print(f"search    val_auc {selected.selection.summary['search'].get('val_auc', float('nan')):.4f}")
         print(f"retrain   val_auc {selected.retrain_metrics.get('val_auc', float('nan')):.4f}  (hard gates, rewound, "
               f"unpruned layout)")
         print(f"pruned    val_auc {final['val_auc']:.4f}  embedding params {selected.parameters_after}  "
