@@ -1,4 +1,4 @@
-"""report.html of the rank artifact: one self-contained page (plots embedded as base64 PNG, no fetch).
+"""report.html of the rank artifact: one self-contained page (charts as inline SVG, no fetch).
 
 Sections: summary (with a red box naming any label leak); the ranking chart (MI per feature with its
 chance baseline drawn inside the bar, so the score is the part that sticks out; each bar coloured by
@@ -17,22 +17,20 @@ Decisions, one per feature, first match wins:
 Reading a browser window of 1,400 pixels: the page never scrolls sideways; each table scrolls inside
 its own box under a sticky header row. Numbers show 3 significant digits (`readable_number`), the
 exact value rides in the cell's `data-value`; a click on a header sorts the table by that column (a
-second click reverses), with a few lines of inline script. Matplotlib's Agg backend renders without a
-display and the PNGs carry no software/date metadata, so equal results give byte-identical pages.
+second click reverses), with a few lines of inline script. The charts are inline SVG drawn by
+svg_charts (hover a bar or cell for its exact value), so equal results give byte-identical pages.
 """
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import math
 from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
-from matplotlib.figure import Figure  # not pyplot: a library must not change the caller's backend
-from matplotlib.patches import Patch
+
+from featureplex.pipelines.reports.svg_charts import Bar, bar_chart, heatmap
 
 BAR_FEATURES = 40
 RANKING_ROWS = 500
@@ -163,41 +161,22 @@ def decisions(result) -> dict[str, Decision]:
     return found
 
 
-def _png(figure) -> str:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight", metadata={"Software": None})
-    return f'<img alt="plot" src="data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()}">'
-
-
 def ranking_chart(ranking: pl.DataFrame, decided: dict[str, Decision]) -> str:
     """Horizontal bars, best feature on top: MI (full bar, coloured by decision), chance baseline (hatched
     part); the decision in words on the right, in its colour."""
     top = ranking.head(BAR_FEATURES)
-    names = top["feature"].to_list()[::-1]
-    mi = top["mi"].to_numpy()[::-1]
-    chance = np.minimum(top["chance_mi"].to_numpy()[::-1], mi)
-    colors = [DECISION_COLORS[decided[name].kind] for name in names]
-    figure = Figure(figsize=(11, 0.28 * len(names) + 1.6), layout="constrained")
-    axis = figure.subplots()
-    positions = np.arange(len(names))
-    axis.barh(positions, mi, color=colors)
-    axis.barh(positions, chance, color="#dddddd", hatch="///", edgecolor="#999999")
-    axis.set_yticks(positions, names, fontsize=8)
-    axis.set_xscale("symlog", linthresh=1e-4)
-    axis.set_xlabel("mutual information with the label, nats (symlog)")
-    axis.set_title("Features by rank: MI, its chance baseline, and the decision")
-    right = axis.twinx()
-    right.set_ylim(axis.get_ylim())
-    right.set_yticks(positions, [decided[name].text for name in names], fontsize=8)
-    for labels in (axis.get_yticklabels(), right.get_yticklabels()):
-        for label, color, name in zip(labels, colors, names):
-            label.set_color(color if decided[name].kind != "other" else "#333333")
-            label.set_fontweight("bold" if decided[name].kind == "leak" else "normal")
-    shown = [kind for kind in DECISION_COLORS if any(decided[name].kind == kind for name in names)]
-    handles = [Patch(color=DECISION_COLORS[kind], label=DECISION_LEGEND[kind]) for kind in shown]
-    handles.append(Patch(facecolor="#dddddd", hatch="///", edgecolor="#999999", label="chance baseline"))
-    figure.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=8)
-    return _png(figure)
+    bars = []
+    for name, mi, chance in top.select("feature", "mi", "chance_mi").iter_rows():
+        decision = decided[name]
+        color = DECISION_COLORS[decision.kind]
+        bars.append(Bar(
+            name, mi, min(chance, mi), color, decision.text, color if decision.kind != "other" else "#333333",
+            f"{name}: MI {readable_number(mi)} nats, chance {readable_number(chance)}; {decision.text}",
+            bold=decision.kind == "leak"))
+    shown = [kind for kind in DECISION_COLORS if any(decided[name].kind == kind for name in top["feature"])]
+    legend = [(DECISION_COLORS[kind], DECISION_LEGEND[kind]) for kind in shown] + [("hatch", "chance baseline")]
+    return bar_chart(bars, "Features by rank: MI, its chance baseline, and the decision",
+                     "mutual information with the label, nats (symlog)", legend, linear_below=1e-4)
 
 
 def interaction_heatmap(interactions: pl.DataFrame, pool: list[str]) -> str:
@@ -208,15 +187,7 @@ def interaction_heatmap(interactions: pl.DataFrame, pool: list[str]) -> str:
     matrix = np.full((len(pool), len(pool)), np.nan)
     for first, second, gain in interactions.select("feature_a", "feature_b", "interaction_gain").iter_rows():
         matrix[index[first], index[second]] = matrix[index[second], index[first]] = gain
-    bound = float(np.nanmax(np.abs(matrix))) or 1.0
-    figure = Figure(figsize=(0.35 * len(pool) + 3, 0.35 * len(pool) + 2))
-    axis = figure.subplots()
-    image = axis.imshow(matrix, cmap="RdBu_r", vmin=-bound, vmax=bound)
-    axis.set_xticks(range(len(pool)), pool, rotation=90, fontsize=7)
-    axis.set_yticks(range(len(pool)), pool, fontsize=7)
-    axis.set_title("Interaction gain MI(a,b;y) - MI(a;y) - MI(b;y), chance-corrected (nats)")
-    figure.colorbar(image, ax=axis, shrink=0.7)
-    return _png(figure)
+    return heatmap(pool, matrix, "Interaction gain MI(a,b;y) - MI(a;y) - MI(b;y), chance-corrected (nats)", "gain")
 
 
 def _cell(value) -> str:

@@ -77,9 +77,11 @@ def test_the_page_fits_the_window_and_loads_nothing_else(browsed, report, tmp_pa
     for index in range(boxes.count()):
         box = boxes.nth(index).bounding_box()
         assert box["x"] >= 0 and box["x"] + box["width"] <= WINDOW["width"], (index, box)
-    for index in range(page.locator("img").count()):
-        image = page.locator("img").nth(index).bounding_box()
-        assert image["width"] > 300 and image["x"] + image["width"] <= WINDOW["width"]
+    charts = page.locator("svg.chart")
+    assert charts.count() == 2
+    for index in range(charts.count()):
+        chart = charts.nth(index).bounding_box()
+        assert chart["width"] > 300 and chart["height"] > 200 and chart["x"] + chart["width"] <= WINDOW["width"]
     assert browsed.requested == [report.as_uri()] and browsed.errors == []
 
 
@@ -127,3 +129,11 @@ def test_the_leak_is_shown_as_a_leak(page):
     decisions = dict(zip(ranking_column(page, "feature"), ranking_column(page, "decision")))
     assert decisions["noise_row_id"].startswith("ID-like") and decisions["inf_cat_100_copy"] == "redundant with inf_cat_100"
     assert decisions["inf_cat_1000"].startswith("selected #") and decisions["constant"] == "constant"
+
+
+def test_a_bar_says_its_values_on_hover(page):
+    bar = page.locator("svg.chart").first.locator("g", has=page.locator("title", has_text="leak_label:"))
+    assert bar.count() == 1
+    assert re.fullmatch(r"leak_label: MI \S+ nats, chance \S+; LABEL LEAK .*", bar.locator("title").text_content())
+    box = bar.locator("rect").first.bounding_box()
+    assert box["width"] > 20 and box["height"] > 5  # drawn, not empty
