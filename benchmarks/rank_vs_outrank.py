@@ -2,7 +2,8 @@
 
 - Data: pipelines.datasets.synth (25 features) plus seeded noise columns up to 40 features, as Parquet
   (featureplex) and, from the same rows, `data.csv` (the reference; features.scoring.outrank_compat.csv_text).
-- featureplex: `pipelines.stages.rank.rank(path, config, out)` with the default config, all rows.
+- featureplex: `featureplex rank DATA --out OUT` (the command line's own entry, pipelines.cli.run_command,
+  and its exit) with the default config, all rows.
 - OutRank 0.97.5: MI-numba-randomized from CSV, all rows (--subsampling 1), 2 threads.
 - I/O floor: the columns rank reads (the label, the timestamp and every ranked feature; not the
   sequence columns, which rank skips) read with polars (streamed in batches) and one bincount per
@@ -123,11 +124,14 @@ def prepare_csv(workdir: Path, parquet: Path) -> Path:
 
 
 def child_featureplex(data: str, out: str) -> dict:
-    from featureplex.features.data.config import FeatureplexConfig
-    from featureplex.pipelines.stages.rank import rank
+    """`featureplex rank DATA --out OUT` as a user runs it (OutRank runs as its command too): the
+    command's work is timed, and the child ends as the command line does (pipelines.cli.exit_after)."""
+    from featureplex.pipelines.cli import run_command
 
     start = time.perf_counter()
-    rank(data, FeatureplexConfig(), out)
+    code = run_command(["rank", data, "--out", out])
+    if code:
+        sys.exit(code)
     return {"seconds": time.perf_counter() - start}
 
 
@@ -249,7 +253,11 @@ def row(name: str, result: dict | None, rows: int) -> str:
 def main(argv: list[str] | None = None) -> int:
     if argv is None and len(sys.argv) > 1 and sys.argv[1] == "--child":
         kind, *paths = sys.argv[2:]
-        print(json.dumps(CHILDREN[kind](*paths)))
+        print(json.dumps(CHILDREN[kind](*paths)), flush=True)
+        if kind == "featureplex":
+            from featureplex.pipelines.cli import exit_after
+
+            exit_after(0)
         return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=400_000)
@@ -294,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"featureplex / I/O floor, wall:            {ours['wall'] / floor['wall']:.1f}x")
     print(f"Beam floor / I/O floor, work:             {beam_floor['seconds'] / floor['seconds']:.1f}x  (Beam and the reader alone)")
     print(f"featureplex / Beam floor, work:           {ours['seconds'] / beam_floor['seconds']:.1f}x  (our counting and artifact)")
-    print("work s: inside the process, after imports (featureplex: the rank() call, Beam imported in it;")
+    print("work s: inside the process, after imports (featureplex: the rank command, Beam imported in it;")
     print("        floor: read + bincounts; Beam floor: Beam import + the pass)")
     return 0
 

@@ -6,6 +6,7 @@ Commands are loaded lazily (`featureplex --help` must not import TensorFlow or B
 
 from __future__ import annotations
 
+import gc
 import importlib
 import logging
 import os
@@ -68,7 +69,20 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=os.environ.get("FEATUREPLEX_LOG_LEVEL", "ERROR").upper(),
                         format="%(levelname)s %(name)s: %(message)s")
     signal.signal(signal.SIGTERM, _interrupted)  # unwind as Ctrl-C does: MLflow runs end KILLED, staging is removed
-    sys.exit(run_command(argv))
+    exit_after(run_command(argv))
+
+
+def exit_after(code: int) -> None:
+    """Exit with `code` once a command is done (its artifacts closed, its output flushed).
+
+    The garbage is collected once (finalisers run), then everything left is frozen: the interpreter's
+    shutdown collections would otherwise walk every object Beam, pandas and TensorFlow allocated, again
+    and again as modules are torn down (0.4-0.6 s after a 400k-row rank, a tenth of it). atexit
+    handlers still run.
+    """
+    gc.collect()
+    gc.freeze()
+    sys.exit(code)
 
 
 def run_command(argv: list[str] | None = None) -> int:

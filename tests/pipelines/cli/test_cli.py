@@ -86,3 +86,25 @@ def test_bad_inputs_exit_2_with_one_line_and_write_nothing(cli, tmp_path):
         result = cli("schema", *args, "--write-config", out)
         assert_one_line_error(result, *fragments)
         assert not out.exists()
+
+
+def test_the_exit_after_a_command_runs_finalisers_and_atexit_handlers_and_keeps_the_code():
+    """exit_after freezes what is left for a fast shutdown: garbage made before it is still finalised (an
+    object only a reference cycle holds), atexit handlers run, and the exit code is kept."""
+    import subprocess
+    import sys
+
+    script = """
+import atexit
+from featureplex.pipelines.cli import exit_after
+atexit.register(print, "atexit ran")
+class Cycle:
+    def __del__(self):
+        print("finalised")
+held = Cycle()
+held.self = held
+del held
+exit_after(3)
+"""
+    done = subprocess.run([sys.executable, "-W", "ignore", "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 3 and done.stdout == "finalised\natexit ran\n"
