@@ -100,7 +100,8 @@ class KeyRule:
         if pa.types.is_dictionary(column.type):
             return dictionary_cells(column.indices, self.keys(column.dictionary)), None
         keys = self.keys(column)
-        cells = integer_cells(keys) if keys.dtype == pl.Int64 else None
+        # a bincount over a few times the rows' span beats a hash group_by of the keys (as in `regroup`)
+        cells = integer_cells(keys, max_span=DENSE_REGROUP_FACTOR * len(keys)) if keys.dtype == pl.Int64 else None
         return (cells, None) if cells is not None else (None, keys)
 
     def coarsen(self, keys: pl.Series) -> pl.Series:
