@@ -12,7 +12,9 @@
   (pipelines.beam.passes, the local runner, Beam imported inside the timing as rank does): what
   Beam and our reader cost before any counting of ours.
 
-Each contender runs in its own process; wall time, CPU time (user + system) and peak RSS (wait4) are
+Each contender runs in its own process; featureplex and the floors `--repeats` times (3 by default up
+to 1M rows), interleaved, and the run with the median wall time is reported; OutRank once (its minutes
+average out the machine's moments). Wall time, CPU time (user + system) and peak RSS (wait4) are
 measured from the outside (CPU time says how much of a contended machine a contender got; the load
 average is printed too), and the time of the work itself (after imports) from the inside. Prints a
 table with the ratios. Large runs skip the reference (hours at 10M rows) unless --outrank is given:
@@ -237,6 +239,12 @@ def measure(command: list[str], cwd: Path, log_name: str) -> dict:
     return {"wall": wall, "cpu": cpu, "peak_mib": usage.ru_maxrss / 1024, **(json.loads(lines[-1]) if lines else {})}
 
 
+def median_run(runs: list[dict]) -> dict:
+    """The run with the median wall time (of an even number, the faster middle one): a few-second run
+    is at the mercy of one slow moment of a shared machine, OutRank's minutes average it out."""
+    return sorted(runs, key=lambda run: run["wall"])[(len(runs) - 1) // 2]
+
+
 # ---------------------------------------------------------------- report
 
 
@@ -263,23 +271,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=400_000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--workdir", type=Path, default=REPO / ".bench" / "rank_vs_outrank")
+    parser.add_argument("--repeats", type=int, default=None,
+                        help="runs of featureplex and the floors, the median's run reported "
+                             f"(default: 3 up to {OUTRANK_MAX_AUTO_ROWS:,} rows, else 1)")
     parser.add_argument("--outrank", action=argparse.BooleanOptionalAction, default=None,
                         help=f"run the reference (default: only up to {OUTRANK_MAX_AUTO_ROWS:,} rows)")
     args = parser.parse_args(argv)
     workdir = args.workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     run_outrank = args.outrank if args.outrank is not None else args.rows <= OUTRANK_MAX_AUTO_ROWS
+    args.repeats = args.repeats or (3 if args.rows <= OUTRANK_MAX_AUTO_ROWS else 1)
 
     parquet = prepare_parquet(workdir, args.rows, args.seed)
     me = [sys.executable, str(Path(__file__).resolve()), "--child"]
     print(f"{args.rows:,} rows x {TARGET_FEATURES} features, seed {args.seed}, {os.cpu_count()} cores", flush=True)
 
-    floor = measure([*me, "floor", str(parquet)], workdir, "floor")
-    print(f"I/O floor done: {floor['wall']:.1f} s", flush=True)
-    beam_floor = measure([*me, "beam-floor", str(parquet)], workdir, "beam_floor")
-    print(f"Beam floor done: {beam_floor['wall']:.1f} s", flush=True)
-    ours = measure([*me, "featureplex", str(parquet), str(workdir / "rank_out")], workdir, "featureplex")
-    print(f"featureplex done: {ours['wall']:.1f} s", flush=True)
+    commands = {"floor": [*me, "floor", str(parquet)], "beam_floor": [*me, "beam-floor", str(parquet)],
+                "featureplex": [*me, "featureplex", str(parquet), str(workdir / "rank_out")]}
+    runs = {name: [] for name in commands}
+    for repeat in range(args.repeats):  # interleaved, so a slow minute of the machine hits every contender
+        for name, command in commands.items():
+            runs[name].append(measure(command, workdir, name))
+        print(f"round {repeat + 1}: " + ", ".join(f"{name} {runs[name][-1]['wall']:.1f} s" for name in commands), flush=True)
+    floor, beam_floor, ours = (median_run(runs[name]) for name in commands)
     reference = None
     if run_outrank:
         csv_dir = prepare_csv(workdir, parquet)
