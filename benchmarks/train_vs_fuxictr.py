@@ -15,8 +15,9 @@ test:
 
 Shared configuration: embedding dimension, MLP hidden units, AutoInt+ attention (3 layers, 2 heads,
 16 per head), batch size, Adam with a constant learning rate (featureplex's per-epoch decay set to
-1, FuxiCTR's reduce-on-plateau off), epochs, patience 2, minimum count 2 for a value to get its own
-embedding, seed. Each platform keeps its own embedding scheme (featureplex: the multiplexed table
+1, FuxiCTR's reduce-on-plateau off), the embedding L2 (`--embedding-l2`, featureplex's default, as
+FuxiCTR's embedding_regularizer: the same penalty over the whole table every step), epochs, patience 2,
+minimum count 2 for a value to get its own embedding, seed. Each platform keeps its own embedding scheme (featureplex: the multiplexed table
 with a hashed tail; FuxiCTR: a table per feature with an OOV row) and initialisers.
 
 Throughput is training examples per second of wall-clock time, measured two ways for both:
@@ -38,6 +39,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from featureplex.features.data.config import TrainParams
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -208,6 +211,7 @@ def run_featureplex(spec_path: Path, result_path: Path) -> None:
     params = inputs.config.train.model_copy(update={
         "model": spec["model"], "model_parameters": spec["parameters"], "epochs": spec["epochs"],
         "batch_size": spec["batch_size"], "learning_rate": spec["learning_rate"], "seed": spec["seed"],
+        "embedding_l2": spec["embedding_l2"],
     })
     epoch_ends, train_seconds, validation_auc = [], [], []
 
@@ -286,7 +290,8 @@ def run_child(command: list, log: Path, threads: int) -> None:
 def shared_spec(model: str, paths: dict[str, Path], run_dir: Path, args) -> dict:
     """The part of a run's spec both platforms read: model, training budget, seed, splits, work folder."""
     return {"model": model, "epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.learning_rate,
-            "seed": args.seed, "patience": args.patience, "splits": {k: str(v) for k, v in paths.items()},
+            "seed": args.seed, "patience": args.patience, "embedding_l2": args.embedding_l2,
+            "splits": {k: str(v) for k, v in paths.items()},
             "work": str(run_dir)}
 
 
@@ -378,6 +383,8 @@ def main() -> None:
     parser.add_argument("--heads", type=int, default=2)
     parser.add_argument("--head-dim", type=int, default=16)
     parser.add_argument("--patience", type=int, default=2)
+    parser.add_argument("--embedding-l2", type=float, default=TrainParams().embedding_l2,
+                        help="both platforms' embedding L2 (FuxiCTR's embedding_regularizer scaling); featureplex's default")
     parser.add_argument("--min-count", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1,

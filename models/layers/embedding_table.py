@@ -5,9 +5,10 @@ Initialisers (`table_initializer`):
   (`nn.init.normal_(std=1e-4)`). Rows start near each other, so values trained by a few examples stay
   close together (the model can read "rare" from them) and an untrained row contributes almost nothing.
 - "uniform" (the default): T ~ U(-scale, scale), scale 0.05 by default: Keras' "uniform".
-Neither is best everywhere (benchmarks/README.md, ctr_parity.py): on the Amazon CTR rows, where rare
-items are mostly negatives, normal (1e-4 to 1e-2) scored 0.004-0.008 test AUC above uniform; on Criteo 10k
-normal 1e-4 scored 0.007-0.010 below it; on the project's synthetic data (the quickstart's DCN and DNN)
+Neither is best everywhere (benchmarks/README.md, ctr_parity.py; measured without the embedding L2): on
+the Amazon CTR rows, where rare items are mostly negatives, normal (1e-4 to 1e-2) scored 0.004-0.008 test
+AUC above uniform; on Criteo 10k normal 1e-4 scored 0.007-0.010 below it; on the project's synthetic data
+(the quickstart's DCN and DNN)
 normal 0.01 and 0.02 scored up to 0.04 below it, validation AUC falling after the first epoch: small
 rows memorise the many rare IDs there. Uniform stays the default; normal is the choice where rare or
 unseen values carry the label.
@@ -15,7 +16,10 @@ Either way the padding row (row 0) starts at zero, as FuxiCTR's `padding_idx` ro
 
 Regulariser (`table_regularizer`): FuxiCTR's `embedding_regularizer` with p = 2 adds
 (lambda / p) * ||T||_p^p = (lambda / 2) * sum(T^2) over the whole table to the loss at every step
-(`BaseModel.regularization_loss`), so its gradient is lambda * T: Keras' L2(lambda / 2).
+(`BaseModel.regularization_loss`), so its gradient is lambda * T: Keras' L2(lambda / 2). The default
+lambda (train.embedding_l2, 3e-3) does for the uniform start what the small normal start does: a row
+that few examples train is pulled back towards zero every step, so rare values end near each other
+(and "rare" is learnable) instead of keeping random vectors the model memorises.
 """
 
 from __future__ import annotations
