@@ -10,6 +10,7 @@ import pytest
 from featureplex.features.counting.contingency import (
     CountPlan,
     FeatureCountsAccumulator,
+    KeyedCounts,
     KeyMode,
     KeyRule,
     build_codebook,
@@ -192,3 +193,16 @@ def test_keys_are_looked_up_in_the_codebook_exactly(kind):
     assert found[present].tolist() == [expected.get(key, 1) for key in series.drop_nulls().to_list()]
     empty = looked_up(series, pl.Series("key", book[:0]), codes[:0], default=1)  # an all-null column's codebook
     assert empty.tolist() == [1] * keys.size
+
+
+@pytest.mark.parametrize("key", [
+    pl.Series("key", [3, None, 7], dtype=pl.Int64), pl.Series("key", ["a", None, "b"]), pl.Series("key", [], dtype=pl.String),
+])
+@pytest.mark.parametrize("largest, narrow", [(200, pa.uint8()), (70_000, pa.uint32()), (2**40, pa.int64())])
+def test_a_table_pickles_its_counts_narrow_and_comes_back_the_same(key, largest, narrow):
+    counts = np.linspace(0, largest, len(key)).astype(np.int64)
+    frame = pl.DataFrame([key, pl.Series("n", counts), pl.Series("w_1", counts // 2)])
+    table = KeyedCounts(KeyMode.EXACT, frame)
+    assert table.__getstate__()["frame"].schema.field("n").type == (narrow if len(key) else pa.uint8())  # empty: a byte
+    back = pickle.loads(pickle.dumps(table))
+    assert back.frame.equals(frame) and back.frame.schema == frame.schema
