@@ -165,6 +165,8 @@ def ranking_chart(ranking: pl.DataFrame, decided: dict[str, Decision]) -> str:
     """Horizontal bars, best feature on top: MI (full bar, coloured by decision), chance baseline (hatched
     part); the decision in words on the right, in its colour."""
     top = ranking.head(BAR_FEATURES)
+    if top.is_empty():
+        return "<p>No features were ranked.</p>"
     bars = []
     for name, mi, chance in top.select("feature", "mi", "chance_mi").iter_rows():
         decision = decided[name]

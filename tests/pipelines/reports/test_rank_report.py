@@ -55,3 +55,10 @@ def test_tables_carry_exact_values_for_sorting_and_say_when_cut():
     assert '<td class="num" data-value="3.4599e-06">3.46e-6</td>' in table
     assert '<td data-value="1">yes</td>' in table and '<table class="sortable"><thead>' in table
     assert "<th" in table and "id like</th>" in table
+
+
+def test_a_ranking_without_features_says_so_instead_of_a_chart():
+    from featureplex.pipelines.reports.rank_report import ranking_chart
+
+    empty = pl.DataFrame(schema={"feature": pl.String, "mi": pl.Float64, "chance_mi": pl.Float64})
+    assert ranking_chart(empty, {}) == "<p>No features were ranked.</p>"
