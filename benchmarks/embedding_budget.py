@@ -197,6 +197,7 @@ class Bench:
             "model": "dnn", "model_parameters": {"hidden_units": self.args.hidden_units},
             "epochs": self.dataset.epochs, "batch_size": self.dataset.batch_size,
             "learning_rate": self.args.learning_rate, "patience": 2, "seed": seed,
+            "embedding_l2": self.args.embedding_l2,
         })
         options = InputOptions(batch_size=params.batch_size, shuffle_rows=params.shuffle_rows, seed=seed)
         epochs, validation = split_streams(self.inputs.dataset, self.inputs.schema, self.split, options)
@@ -283,6 +284,8 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, default=2, help="chunks of hybrid and hashing (separate and collisionless have one)")
     parser.add_argument("--hidden-units", type=lambda text: [int(x) for x in text.split(",")], default=[64, 32])
     parser.add_argument("--learning-rate", type=float, default=2e-3)
+    parser.add_argument("--embedding-l2", type=float, default=None,
+                        help="train.embedding_l2 of every layout (default: featureplex's, 3e-3 on collisionless, 0 on the rest)")
     parser.add_argument("--criteo-epochs", type=int, default=6)
     parser.add_argument("--amazon-epochs", type=int, default=3)
     parser.add_argument("--collisionless-min-count", type=int, default=2)

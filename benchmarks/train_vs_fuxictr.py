@@ -15,8 +15,8 @@ test:
 
 Shared configuration: embedding dimension, MLP hidden units, AutoInt+ attention (3 layers, 2 heads,
 16 per head), batch size, Adam with a constant learning rate (featureplex's per-epoch decay set to
-1, FuxiCTR's reduce-on-plateau off), the embedding L2 (`--embedding-l2`, featureplex's default, as
-FuxiCTR's embedding_regularizer: the same penalty over the whole table every step), epochs, patience 2,
+1, FuxiCTR's reduce-on-plateau off), the embedding L2 (`--embedding-l2`, featureplex's default on its
+default layout, as FuxiCTR's embedding_regularizer: the same penalty over the whole table every step), epochs, patience 2,
 minimum count 2 for a value to get its own embedding, seed. Each platform keeps its own embedding scheme (featureplex: the multiplexed table
 with a hashed tail; FuxiCTR: a table per feature with an OOV row) and initialisers.
 
@@ -383,8 +383,9 @@ def main() -> None:
     parser.add_argument("--heads", type=int, default=2)
     parser.add_argument("--head-dim", type=int, default=16)
     parser.add_argument("--patience", type=int, default=2)
-    parser.add_argument("--embedding-l2", type=float, default=TrainParams().embedding_l2,
-                        help="both platforms' embedding L2 (FuxiCTR's embedding_regularizer scaling); featureplex's default")
+    parser.add_argument("--embedding-l2", type=float, default=TrainParams().embedding_l2_on("collisionless"),
+                        help="both platforms' embedding L2 (FuxiCTR's embedding_regularizer scaling); default: featureplex's "
+                             "on the collisionless layout its default vocabulary is")
     parser.add_argument("--min-count", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1,

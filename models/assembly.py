@@ -186,7 +186,7 @@ def build_model(layout: Layout, vocabularies: Mapping[str, Sequence[str]], schem
     """
     embedding = MultiplexedEmbedding.from_layout(
         layout, embeddings_initializer=table_initializer(params.embedding_initializer, params.embedding_init_scale),
-        embeddings_regularizer=table_regularizer(params.embedding_l2))
+        embeddings_regularizer=table_regularizer(params.embedding_l2_on(layout.mode)))
     if gate is not None:
         embedding = GatedEmbedding(embedding, gate)
     fields = FieldEncoder(FeaturePreprocessing(layout, vocabularies), embedding, numeric)

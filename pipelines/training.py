@@ -367,6 +367,8 @@ def _train_and_export(inputs: StageInputs, params: TrainParams, out: Path, resum
                       on_epoch_end: Callable[[int, dict], None] | None, callbacks: list | None,
                       cluster: WorkerCluster | None) -> TrainArtifact:
     vocab, held_out = check(inputs, params, out, resume)
+    # the penalty the layout gets, logged and written as a number (build_model resolves it the same way)
+    params = params.model_copy(update={"embedding_l2": params.embedding_l2_on(vocab.layout.mode)})
     workers = None if cluster is None else start_workers(inputs, params, cluster)
     import mlflow
     import pandas as pd

@@ -129,6 +129,9 @@ class VocabParams(StrictModel):
 
 # The models `train.model` names (models.assembly builds each; a test keeps the two lists equal).
 MODEL_NAMES = ("lr", "dnn", "dcn", "autoint", "autoint+", "deepfm", "din", "hstu")
+# train.embedding_l2's default where every kept value has its own row (benchmarks/README.md, "The default
+# embedding L2": the value whose largest shortfall against each real data set's best was smallest)
+OWN_ROWS_EMBEDDING_L2 = 3e-3
 
 
 class TrainParams(StrictModel):
@@ -166,18 +169,26 @@ class TrainParams(StrictModel):
     validation_fraction: float = Field(0.1, ge=0, lt=1, description="the share of the data's rows validated on (0: only with `validation`)")
     split_time: datetime | None = Field(None, description="validate on rows at or after this time instead")
     shuffle_rows: int = Field(262_144, ge=1)
-    embedding_l2: float = Field(
-        3e-3, ge=0, lt=1,
+    embedding_l2: float | None = Field(
+        None, ge=0, lt=1,
         description="lambda of (lambda / 2) * sum(T^2) over the whole embedding table, every step: FuxiCTR's "
                     "embedding_regularizer (its (lambda / p) * ||T||_p^p with p = 2), so the same number means the same penalty. "
-                    "3e-3 by default: rows of rare values shrink towards zero, where the model can tell them apart from "
-                    "frequent ones (0 memorised the rare IDs of the synthetic and Amazon data; 1e-2 and more cost Criteo)",
+                    "null (the default): 3e-3 when every kept value has a row of its own (the collisionless layout, which a "
+                    "hybrid layout without a budget is), pulling the rows of rare values towards zero where the model can "
+                    "tell them apart (without it the synthetic and Amazon models memorised rare IDs); 0 when values share "
+                    "hashed rows (a budget, tail_share, hashing, separate), where it cost hybrid its lead over hashing",
     )
     embedding_initializer: Literal["normal", "uniform"] = Field(
         "uniform", description="normal: N(0, scale^2), FuxiCTR's; uniform: U(-scale, scale), Keras'. The padding row starts at zero")
     embedding_init_scale: float | None = Field(
         None, gt=0, description="std of `normal` or bound of `uniform`; null: 1e-4 for normal (FuxiCTR), 0.05 for uniform (Keras)")
     seed: int = 0
+
+    def embedding_l2_on(self, layout_mode: str) -> float:
+        """The embedding penalty on a layout of this mode: `embedding_l2`, or its default (the field's description)."""
+        if self.embedding_l2 is not None:
+            return self.embedding_l2
+        return OWN_ROWS_EMBEDDING_L2 if layout_mode == "collisionless" else 0.0
 
     @field_validator("validation_fraction")
     @classmethod

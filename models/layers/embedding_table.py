@@ -17,9 +17,10 @@ Either way the padding row (row 0) starts at zero, as FuxiCTR's `padding_idx` ro
 Regulariser (`table_regularizer`): FuxiCTR's `embedding_regularizer` with p = 2 adds
 (lambda / p) * ||T||_p^p = (lambda / 2) * sum(T^2) over the whole table to the loss at every step
 (`BaseModel.regularization_loss`), so its gradient is lambda * T: Keras' L2(lambda / 2). The default
-lambda (train.embedding_l2, 3e-3) does for the uniform start what the small normal start does: a row
-that few examples train is pulled back towards zero every step, so rare values end near each other
-(and "rare" is learnable) instead of keeping random vectors the model memorises.
+lambda on a collisionless layout (train.embedding_l2 null: 3e-3) does for the uniform start what the
+small normal start does: a row that few examples train is pulled back towards zero every step, so rare
+values end near each other (and "rare" is learnable) instead of keeping random vectors the model
+memorises. Where values share hashed rows the default is 0 (TrainParams.embedding_l2_on).
 """
 
 from __future__ import annotations

@@ -57,3 +57,14 @@ def test_the_configured_initializer_reaches_the_table():
         embedding.build(None)
         table = embedding.embeddings.numpy()
         assert not table[0].any() and 0 < np.abs(table[1:]).max() <= bound
+
+
+def test_the_default_penalty_is_for_layouts_whose_values_own_their_rows():
+    """null: 3e-3 on a collisionless layout (what hybrid without a budget is built as), 0 where values share
+    hashed rows; a value set in the config is used on every layout."""
+    default, set_zero, set_value = TrainParams(), TrainParams(embedding_l2=0.0), TrainParams(embedding_l2=0.01)
+    assert default.embedding_l2 is None
+    assert default.embedding_l2_on("collisionless") == 3e-3
+    assert [default.embedding_l2_on(mode) for mode in ("hybrid", "hashing", "separate")] == [0.0, 0.0, 0.0]
+    assert set_zero.embedding_l2_on("collisionless") == 0.0
+    assert {set_value.embedding_l2_on(mode) for mode in ("collisionless", "hybrid", "hashing")} == {0.01}
