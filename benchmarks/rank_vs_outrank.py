@@ -3,7 +3,9 @@
 - Data: pipelines.datasets.synth (25 features) plus seeded noise columns up to 40 features, as Parquet
   (featureplex) and, from the same rows, `data.csv` (the reference; features.scoring.outrank_compat.csv_text).
 - featureplex: `featureplex rank DATA --out OUT` (the command line's own entry, pipelines.cli.run_command,
-  and its exit) with the default config, all rows.
+  and its exit) with the default config, all rows, installed as a user installs it: `pip install -e .`
+  without extras into .bench/featureplex-venv (created on first use; `--featureplex-python` picks another
+  interpreter, e.g. the project's .venv with the test extras). The floors run under the same python.
 - OutRank 0.97.5: MI-numba-randomized from CSV, all rows (--subsampling 1), 2 threads.
 - I/O floor: the columns rank reads (the label, the timestamp and every ranked feature; not the
   sequence columns, which rank skips) read with polars (streamed in batches) and one bincount per
@@ -45,6 +47,9 @@ TARGET_FEATURES = 40
 ROW_GROUP_ROWS = 100_000
 FLOOR_BUCKETS = 1 << 16
 OUTRANK_MAX_AUTO_ROWS = 1_000_000  # above this the reference takes hours: opt in with --outrank
+# featureplex as `pip install featureplex` installs it: no extras (the project's .venv has the test extras,
+# whose Google Cloud clients alone add ~0.3 s to Beam's import)
+BASE_VENV = REPO / ".bench" / "featureplex-venv"
 
 
 # ---------------------------------------------------------------- data
@@ -239,6 +244,16 @@ def measure(command: list[str], cwd: Path, log_name: str) -> dict:
     return {"wall": wall, "cpu": cpu, "peak_mib": usage.ru_maxrss / 1024, **(json.loads(lines[-1]) if lines else {})}
 
 
+def ensure_base_venv(venv: Path = BASE_VENV) -> Path:
+    """The python of a venv with featureplex installed without extras (editable: this checkout's code)."""
+    python = venv / "bin" / "python"
+    if not python.exists():
+        print(f"installing featureplex without extras into {venv} ...", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "--quiet", "-e", str(REPO)], check=True)
+    return python
+
+
 def median_run(runs: list[dict]) -> dict:
     """The run with the median wall time (of an even number, the faster middle one): a few-second run
     is at the mercy of one slow moment of a shared machine, OutRank's minutes average it out."""
@@ -274,6 +289,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=None,
                         help="runs of featureplex and the floors, the median's run reported "
                              f"(default: 3 up to {OUTRANK_MAX_AUTO_ROWS:,} rows, else 1)")
+    parser.add_argument("--featureplex-python", type=Path, default=None,
+                        help=f"the python featureplex and the floors run under (default: {BASE_VENV.relative_to(REPO)}, "
+                             "created with featureplex installed without extras, as a user installs it)")
     parser.add_argument("--outrank", action=argparse.BooleanOptionalAction, default=None,
                         help=f"run the reference (default: only up to {OUTRANK_MAX_AUTO_ROWS:,} rows)")
     args = parser.parse_args(argv)
@@ -283,8 +301,10 @@ def main(argv: list[str] | None = None) -> int:
     args.repeats = args.repeats or (3 if args.rows <= OUTRANK_MAX_AUTO_ROWS else 1)
 
     parquet = prepare_parquet(workdir, args.rows, args.seed)
-    me = [sys.executable, str(Path(__file__).resolve()), "--child"]
-    print(f"{args.rows:,} rows x {TARGET_FEATURES} features, seed {args.seed}, {os.cpu_count()} cores", flush=True)
+    python = args.featureplex_python or ensure_base_venv()
+    me = [str(python), str(Path(__file__).resolve()), "--child"]
+    print(f"{args.rows:,} rows x {TARGET_FEATURES} features, seed {args.seed}, {os.cpu_count()} cores; "
+          f"featureplex and the floors under {python}", flush=True)
 
     commands = {"floor": [*me, "floor", str(parquet)], "beam_floor": [*me, "beam-floor", str(parquet)],
                 "featureplex": [*me, "featureplex", str(parquet), str(workdir / "rank_out")]}
