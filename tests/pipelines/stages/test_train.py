@@ -48,6 +48,9 @@ def test_train_writes_results_and_tracks_the_run(cli, prepared, mlflow_server, t
     run = client.get_run(card["mlflow_run_id"])
     assert run.data.params["train.model"] == "dnn"
     assert run.data.params["layout.mode"] == "collisionless"  # vocab without a budget (the fixture's)
+    # the embedding penalty's default on that layout, logged and written as the number used
+    assert run.data.params["train.embedding_l2"] == "0.003"
+    assert json.loads((out / "manifest.json").read_text())["parameters"]["embedding_l2"] == 0.003
     assert run.data.params["data.fingerprint"] == run.data.tags["featureplex.data_fingerprint"]
     assert "inf_cat_10" in run.data.params["features"]
     assert len(client.get_metric_history(run.info.run_id, "val_auc")) == 2
