@@ -359,7 +359,7 @@ def run_fuxictr(dataset: str, model: str, paths: dict, features: dict, python: P
     spec = fuxictr_spec(dataset, model, paths, features, run_dir, args)
     key = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
     files = {seed: run_dir / f"result-{key}-seed{seed}.json" for seed in args.seeds}
-    missing = [seed for seed, path in files.items() if not path.exists() or (args.fresh and python and not args.report)]
+    missing = [seed for seed, path in files.items() if args.fresh or not path.exists()]
     if missing and python and not args.report:
         subprocess.run(["rm", "-rf", run_dir / spec["dataset_id"], run_dir / "checkpoints"], check=True)
         spec_path, result_path = run_dir / "spec.json", run_dir / "result.json"
