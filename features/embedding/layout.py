@@ -31,9 +31,9 @@ and tail by `tail_share` when the config sets it, else by the split that serves 
 (`features.embedding.head_budget`), which leaves out the rows that would serve no head candidate (when
 every candidate has a head row, the values below `min_count` share one tail row). Without a budget,
 `rows` is what hybrid needs to give every eligible value a head row with `tail_share` of the rows left
-for the tail, and the other modes get as many (as many as collisionless's without `tail_share`); hybrid with neither a budget nor `tail_share` (the
-default) has nothing to share rows for and is laid out `collisionless`: every eligible value its row, the
-rest on one out-of-vocabulary row per feature. Hashing the rare values over a tail instead gives each a
+for the tail (no tail without `tail_share`: collisionless's count), and the other modes get as many.
+Hybrid with neither a budget nor `tail_share` (the default) has nothing to share rows for and is laid
+out `collisionless`: every eligible value its row, the rest on one out-of-vocabulary row per feature. Hashing the rare values over a tail instead gives each a
 row trained by a few examples (near-private, or shared with values it has nothing in common with), and
 unseen values rows other values trained; one row per feature learns what "rare or unseen" means, which
 on the real data sets measured was worth +0.002 to +0.015 test AUC (benchmarks/README.md, ctr_parity.py).
